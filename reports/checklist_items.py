@@ -1,0 +1,182 @@
+"""The GA checklist (docs/celery-ga-checklist.md, sections 1-5) as report items.
+
+Each item quotes the checklist, names the check-id globs (docs/design.md) that prove it and/or the
+generator steps (``generator``) the report itself performs. Globs only know ``*`` and ``?``;
+brackets are literal, so ``input.malformed[*]`` matches every parametrised case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SECTIONS: dict[str, str] = {
+    "1": "Runtime configuration",
+    "2": "Benchmark harness with Celery backend",
+    "3": "Throughput validation (1 → 4 workers)",
+    "4": "Operational checklist",
+    "5": "Release packaging",
+}
+
+# Generator steps (keys of the results computed in reports/generate.py).
+GEN_BENCH_1W = "benchmark-1w"
+GEN_BENCH_4W = "benchmark-4w"
+GEN_BENCH_PAIR = "benchmark-pair"
+GEN_BENCH_CONFIG = "benchmark-config"
+GEN_LICENSE = "license-review"
+GEN_GA_NOTE = "ga-note"
+GEN_CHANGELOG = "changelog"
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    id: str
+    section: str
+    title: str
+    text: str
+    checks: tuple[str, ...] = ()
+    generator: tuple[str, ...] = ()
+    required: bool = True
+    note: str = ""
+
+
+ITEMS: tuple[ChecklistItem, ...] = (
+    ChecklistItem(
+        "1.1", "1", "Environment variables",
+        "JOB_BACKEND=celery, CELERY_BROKER_URL, CELERY_RESULT_BACKEND, JOB_REGISTRY_PATH and "
+        "AUTH_DEV_SECRET configure the Celery path (and bad values fail fast).",
+        checks=("config.env-vars", "config.readyz-celery", "config.bad-broker-url",
+                "config.bad-config"),
+    ),
+    ChecklistItem(
+        "1.2", "1", "Worker start (local helper)",
+        "`make celery-worker` starts a Celery worker that answers ping.",
+        checks=("config.worker-start",),
+    ),
+    ChecklistItem(
+        "1.3", "1", "Multi-node: shared env and durable registry",
+        "For multi-node deployments reuse the same environment variables and mount the durable "
+        "job registry so that job metadata survives restarts.",
+        checks=("registry.durable", "faults.api-restart"),
+    ),
+    ChecklistItem(
+        "1.4", "1", "API start",
+        "`uvicorn mcp_bridge.app:create_app --factory --host 0.0.0.0 --port 8000` serves the API.",
+        checks=("config.api-start",),
+    ),
+    ChecklistItem(
+        "1.5", "1", "docker-compose.celery.yml",
+        "With the provided `docker-compose.celery.yml`, API and worker share the Redis broker "
+        "and a persistent job registry volume.",
+        required=False,
+        note="Not exercised by the qualification suite (no check id); informational.",
+    ),
+    ChecklistItem(
+        "2.1", "2", "In-process benchmark with Celery inline worker",
+        "`python -m mcp_bridge.benchmarking --scenario smoke --job-backend celery "
+        "--celery-inline-worker ...` (also `make benchmark-celery`) runs and writes artefacts.",
+        checks=("bench.inline-worker",),
+    ),
+    ChecklistItem(
+        "2.2", "2", "Benchmark against external API with dedicated workers",
+        "A token minted with `mcp_bridge.security.simple_jwt` drives "
+        "`python -m mcp_bridge.benchmarking --transport http --job-backend celery ...`.",
+        checks=("config.token-command", "bench.http"),
+    ),
+    ChecklistItem(
+        "2.3", "2", "Artefacts record the resolved backend and Celery settings",
+        "Each benchmark artefact's `config` block records `jobBackend` and the Celery settings "
+        "(`brokerUrl`, `resultBackend`, eager flags, inline worker).",
+        generator=(GEN_BENCH_CONFIG,),
+    ),
+    ChecklistItem(
+        "3.1", "3", "Baseline run with a single worker",
+        "Capture a baseline run with a single worker.",
+        checks=("scaling.bridge",), generator=(GEN_BENCH_1W,),
+    ),
+    ChecklistItem(
+        "3.2", "3", "Second run with four workers",
+        "Capture a second run with four workers.",
+        checks=("scaling.bridge",), generator=(GEN_BENCH_4W,),
+    ),
+    ChecklistItem(
+        "3.3", "3", "Compare the benchmark summaries",
+        "Compare the 1-worker and 4-worker benchmark summaries (bridge and raw Celery).",
+        checks=("scaling.bridge", "scaling.raw-celery"),
+    ),
+    ChecklistItem(
+        "3.4", "3", "Record the ratio and store the artefact pair",
+        "Record the ratio and store the artefact pair alongside the release notes.",
+        generator=(GEN_BENCH_PAIR, GEN_CHANGELOG),
+    ),
+    ChecklistItem(
+        "3.5", "3", "Inline worker path speed-up",
+        "Inline worker path (memory transport): speed-up measured and published "
+        "(the seed recorded ≈1.5×).",
+        checks=("scaling.inline",),
+    ),
+    ChecklistItem(
+        "3.6", "3", "Redis-backed multiprocess workers scale",
+        "Against Redis-backed multiprocess workers the workflow achieves ≥3.5× throughput "
+        "gains; captured and published with every release candidate.",
+        checks=("scaling.bridge", "scaling.raw-celery"),
+    ),
+    ChecklistItem(
+        "4.1", "4", "Durable registry",
+        "Durable registry stored at `var/jobs/registry.db` (mounted volume in containers).",
+        checks=("registry.durable",),
+    ),
+    ChecklistItem(
+        "4.2", "4", "Idempotency tests green",
+        "Idempotency tests green (Celery eager and registry restart flows).",
+        checks=("idempotency.*",),
+    ),
+    ChecklistItem(
+        "4.3", "4", "Monitoring",
+        "Prometheus `/metrics` exposes queue/runtime histograms.",
+        checks=("monitoring.histograms",),
+    ),
+    ChecklistItem(
+        "4.4", "4", "Celery failure modes",
+        "Runbooks updated with Celery failure modes and worker restart instructions: the "
+        "failure modes behave as documented.",
+        checks=("faults.*",),
+    ),
+    ChecklistItem(
+        "4.5", "4", "Bench artefacts from CI",
+        "Bench artefacts uploaded from CI (e2e job + smoke benchmark job).",
+        checks=("bench.inline-worker", "bench.http"), generator=(GEN_BENCH_PAIR,),
+    ),
+    ChecklistItem(
+        "4.6", "4", "Authentication and authorisation",
+        "Token validation, role checks, tenant isolation; dev secret refused in production.",
+        checks=("security.*",),
+        note="Suite addition (docs/design.md §4 security), not a bullet of the seed.",
+    ),
+    ChecklistItem(
+        "4.7", "4", "Input validation",
+        "Malformed requests are rejected with RFC 9457 problem details.",
+        checks=("input.malformed[*]",),
+        note="Suite addition (docs/design.md §4 input), not a bullet of the seed.",
+    ),
+    ChecklistItem(
+        "5.1", "5", "Benchmark artefact pair",
+        "Include the benchmark artefacts for both 1-worker and 4-worker measurements.",
+        generator=(GEN_BENCH_PAIR,),
+    ),
+    ChecklistItem(
+        "5.2", "5", "License review (SBOM)",
+        "Updated `docs/compliance/license-review.md` (SBOM), regenerated with no policy "
+        "violations.",
+        generator=(GEN_LICENSE,),
+    ),
+    ChecklistItem(
+        "5.3", "5", "Celery GA note",
+        "Include this Celery GA note.",
+        generator=(GEN_GA_NOTE,),
+    ),
+    ChecklistItem(
+        "5.4", "5", "Change log entry",
+        "Change log entry summarising scaling figures and broker configuration.",
+        generator=(GEN_CHANGELOG,),
+    ),
+)

@@ -1,0 +1,1 @@
+"""The HTTP API: routes, authentication and RFC 9457 problem responses."""

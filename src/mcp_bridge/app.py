@@ -1,0 +1,73 @@
+"""Application factory: `uvicorn mcp_bridge.app:create_app --factory` (wiring only)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+
+from mcp_bridge import __version__
+from mcp_bridge.api import problems
+from mcp_bridge.api.routes import router
+from mcp_bridge.backends import build_backend
+from mcp_bridge.config import ConfigError, Settings, get_settings
+from mcp_bridge.jobs.dispatcher import Dispatcher
+from mcp_bridge.jobs.registry import Registry, RegistryUnavailable
+from mcp_bridge.jobs.service import JobService
+from mcp_bridge.metrics import Metrics
+from mcp_bridge.tools.catalog import default_catalog
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        registry = Registry(settings.job_registry_path)
+    except RegistryUnavailable as error:
+        raise ConfigError(f"configuration error: JOB_REGISTRY_PATH: {error}") from None
+    catalog = default_catalog()
+    backend = build_backend(settings, registry, catalog)
+    metrics = Metrics(registry)
+    service = JobService(registry, backend, catalog, metrics)
+    dispatcher = Dispatcher(
+        registry,
+        service,
+        interval=settings.dispatch_interval_seconds,
+        redispatch_after=settings.job_redispatch_seconds,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        backend.start()
+        dispatcher.start()
+        try:
+            yield
+        finally:
+            dispatcher.stop()
+            backend.stop()
+
+    app = FastAPI(title="MCP bridge", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.catalog = catalog
+    app.state.backend = backend
+    app.state.metrics = metrics
+    app.state.service = service
+    app.state.dispatcher = dispatcher
+    problems.install(app)
+    app.include_router(router)
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        metrics.http.labels(
+            request.method, getattr(route, "path", "unmatched"), str(response.status_code)
+        ).observe(time.perf_counter() - started)
+        return response
+
+    return app

@@ -1,0 +1,1 @@
+"""Jobs: the durable registry, the service the API calls, execution and dispatch."""

@@ -1,0 +1,1 @@
+"""Authentication: HS256 JWT bearer tokens with roles."""

@@ -1,0 +1,5 @@
+"""Tools a job can run: the catalog and its providers."""
+
+from mcp_bridge.tools.catalog import Catalog, Tool, ToolContext, ToolError, default_catalog
+
+__all__ = ["Catalog", "Tool", "ToolContext", "ToolError", "default_catalog"]

@@ -1,0 +1,25 @@
+"""The Celery worker entry point: `python -m mcp_bridge.worker [celery worker options]`.
+
+`celery -A mcp_bridge.worker worker` works too. Workers share nothing but the broker and the
+registry file, so any number may run on any number of hosts.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from mcp_bridge.backends.celery_app import make_celery
+from mcp_bridge.config import get_settings
+
+app = make_celery(get_settings())
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not any(arg.startswith(("--loglevel", "-l")) for arg in args):
+        args.append("--loglevel=INFO")
+    app.worker_main(["worker", *args])
+
+
+if __name__ == "__main__":
+    main()
