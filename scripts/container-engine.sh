@@ -40,6 +40,7 @@ fi
 
 # --- 1. Packages. ----------------------------------------------------------------------------
 apt_install() {  # installs the given packages, running apt-get update once if needed
+    command -v apt-get >/dev/null 2>&1 || die "no apt-get: install $* yourself, then re-run"
     export DEBIAN_FRONTEND=noninteractive
     if ! apt-get install -y --no-install-recommends "$@" >&2; then
         apt-get update >&2

@@ -407,7 +407,10 @@ class ContainerRedis(RedisServer):
                 with contextlib.suppress(Exception):
                     tc.stop()
                 if "address already in use" not in str(error).lower():
-                    raise
+                    raise RuntimeError(
+                        f"cannot start a {self.image} container: {error} (no registry? "
+                        "scripts/container-engine.sh builds redis:7 locally)"
+                    ) from error
                 last_error = error
                 continue
             self._tc = tc

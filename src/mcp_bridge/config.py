@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     celery_result_backend: str = "redis://localhost:6379/1"
     celery_task_always_eager: bool = False
     celery_task_eager_propagates: bool = True
-    celery_visibility_timeout: int = Field(3600, ge=1, description="seconds before Redis redelivers")
+    celery_visibility_timeout: int = Field(
+        3600, ge=1, description="seconds before Redis redelivers"
+    )
     celery_queue: str = "mcp-bridge-jobs"
 
     auth_secret: str | None = None
@@ -40,7 +42,9 @@ class Settings(BaseSettings):
     metrics_token: str | None = None
 
     inline_concurrency: int = Field(4, ge=1, le=256)
-    job_lease_seconds: float = Field(30.0, gt=0, description="a running job's lease; renewed at 1/3")
+    job_lease_seconds: float = Field(
+        30.0, gt=0, description="a running job's lease; renewed at 1/3"
+    )
     job_redispatch_seconds: float = Field(
         600.0, gt=0, description="re-publish a queued job whose message was not taken by then"
     )

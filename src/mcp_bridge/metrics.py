@@ -24,31 +24,45 @@ class Metrics:
         self._lock = threading.Lock()
         self.registry = CollectorRegistry()
         self.submitted = Counter(
-            "mcp_bridge_jobs_submitted", "Jobs accepted by this API process.", ["tool"],
+            "mcp_bridge_jobs_submitted",
+            "Jobs accepted by this API process.",
+            ["tool"],
             registry=self.registry,
         )
         self.finished = Counter(
-            "mcp_bridge_jobs_finished", "Jobs that reached a terminal state.", ["tool", "status"],
+            "mcp_bridge_jobs_finished",
+            "Jobs that reached a terminal state.",
+            ["tool", "status"],
             registry=self.registry,
         )
         self.queue_wait = Histogram(
-            "mcp_bridge_job_queue_wait_seconds", "Time from submission to first start.", ["tool"],
-            buckets=JOB_BUCKETS, registry=self.registry,
+            "mcp_bridge_job_queue_wait_seconds",
+            "Time from submission to first start.",
+            ["tool"],
+            buckets=JOB_BUCKETS,
+            registry=self.registry,
         )
         self.runtime = Histogram(
-            "mcp_bridge_job_runtime_seconds", "Time from start to finish of the final attempt.",
-            ["tool"], buckets=JOB_BUCKETS, registry=self.registry,
+            "mcp_bridge_job_runtime_seconds",
+            "Time from start to finish of the final attempt.",
+            ["tool"],
+            buckets=JOB_BUCKETS,
+            registry=self.registry,
         )
         self.jobs = Gauge(
-            "mcp_bridge_jobs", "Jobs in the registry by status.", ["status"],
+            "mcp_bridge_jobs",
+            "Jobs in the registry by status.",
+            ["status"],
             registry=self.registry,
         )
         self.queue_depth = Gauge(
             "mcp_bridge_queue_depth", "Jobs queued and not yet started.", registry=self.registry
         )
         self.http = Histogram(
-            "mcp_bridge_http_request_duration_seconds", "HTTP request durations.",
-            ["method", "route", "status"], registry=self.registry,
+            "mcp_bridge_http_request_duration_seconds",
+            "HTTP request durations.",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
 
     def refresh(self) -> None:

@@ -18,6 +18,10 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if not any(arg.startswith(("--loglevel", "-l")) for arg in args):
         args.append("--loglevel=INFO")
+    # Workers coordinate through the registry, not through each other: skip the start-up chatter.
+    for flag in ("--without-mingle", "--without-gossip"):
+        if flag not in args:
+            args.append(flag)
     app.worker_main(["worker", *args])
 
 

@@ -23,8 +23,9 @@ def principal(request: Request) -> Principal:
     """The authenticated caller; 401 with a WWW-Authenticate challenge otherwise."""
     header = request.headers.get("authorization")
     if not header:
-        raise Problem(401, "unauthorized", "bearer token required",
-                      headers={"WWW-Authenticate": CHALLENGE})
+        raise Problem(
+            401, "unauthorized", "bearer token required", headers={"WWW-Authenticate": CHALLENGE}
+        )
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("malformed Authorization header", "invalid_request")

@@ -84,8 +84,12 @@ def install(app: FastAPI) -> None:
         log.error("registry unavailable: %s", exc)
         return problem_response(
             request,
-            Problem(503, "registry-unavailable", "the job registry cannot be written; retry later",
-                    headers={"Retry-After": "1"}),
+            Problem(
+                503,
+                "registry-unavailable",
+                "the job registry cannot be written; retry later",
+                headers={"Retry-After": "1"},
+            ),
         )
 
     @app.exception_handler(Exception)

@@ -45,25 +45,45 @@ async def _json_body(request: Request) -> Any:
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise Problem(400, "malformed-json", f"body is not valid JSON: {error}",
-                      errors=[field_error("body", str(error))]) from None
+        raise Problem(
+            400,
+            "malformed-json",
+            f"body is not valid JSON: {error}",
+            errors=[field_error("body", str(error))],
+        ) from None
 
 
 def _submission(body: Any) -> tuple[str, dict[str, Any]]:
     if not isinstance(body, dict):
-        raise Problem(422, "invalid-job", "body must be a JSON object",
-                      errors=[field_error("body", "expected an object")])
+        raise Problem(
+            422,
+            "invalid-job",
+            "body must be a JSON object",
+            errors=[field_error("body", "expected an object")],
+        )
     unknown = sorted(set(body) - {"tool", "arguments"})
     if unknown:
-        raise Problem(422, "invalid-job", f"unknown field(s): {', '.join(unknown)}",
-                      errors=[field_error(name, "unknown field") for name in unknown])
+        raise Problem(
+            422,
+            "invalid-job",
+            f"unknown field(s): {', '.join(unknown)}",
+            errors=[field_error(name, "unknown field") for name in unknown],
+        )
     tool, arguments = body.get("tool"), body.get("arguments", {})
     if not isinstance(tool, str) or not tool:
-        raise Problem(422, "invalid-job", "tool must be a non-empty string",
-                      errors=[field_error("tool", "required string")])
+        raise Problem(
+            422,
+            "invalid-job",
+            "tool must be a non-empty string",
+            errors=[field_error("tool", "required string")],
+        )
     if not isinstance(arguments, dict):
-        raise Problem(422, "invalid-job", "arguments must be a JSON object",
-                      errors=[field_error("arguments", "expected an object")])
+        raise Problem(
+            422,
+            "invalid-job",
+            "arguments must be a JSON object",
+            errors=[field_error("arguments", "expected an object")],
+        )
     return tool, arguments
 
 
@@ -78,24 +98,36 @@ def _owned(request: Request, who: Principal, job_id: str) -> Job:
 async def submit_job(request: Request, who: Submitter) -> JSONResponse:
     key = request.headers.get("idempotency-key")
     if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
-        raise Problem(400, "invalid-idempotency-key",
-                      f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
-                      errors=[field_error("Idempotency-Key", "1 to 255 printable characters")])
+        raise Problem(
+            400,
+            "invalid-idempotency-key",
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
+            errors=[field_error("Idempotency-Key", "1 to 255 printable characters")],
+        )
     tool, arguments = _submission(await _json_body(request))
     try:
-        outcome = await run_in_threadpool(_service(request).submit, who.subject, tool, arguments,
-                                          key)
+        outcome = await run_in_threadpool(
+            _service(request).submit, who.subject, tool, arguments, key
+        )
     except UnknownTool:
-        raise Problem(422, "unknown-tool", f"no tool named {tool!r}",
-                      errors=[field_error("tool", "unknown tool")]) from None
+        raise Problem(
+            422,
+            "unknown-tool",
+            f"no tool named {tool!r}",
+            errors=[field_error("tool", "unknown tool")],
+        ) from None
     except ArgumentError as error:
-        raise Problem(422, "invalid-arguments", str(error),
-                      errors=[field_error(error.field, error.message)]) from None
+        raise Problem(
+            422, "invalid-arguments", str(error), errors=[field_error(error.field, error.message)]
+        ) from None
     except IdempotencyConflict as conflict:
-        raise Problem(422, "idempotency-key-reused",
-                      "this Idempotency-Key was used with a different request body",
-                      errors=[field_error("Idempotency-Key", "reused with another body")],
-                      existingJobId=conflict.existing.id) from None
+        raise Problem(
+            422,
+            "idempotency-key-reused",
+            "this Idempotency-Key was used with a different request body",
+            errors=[field_error("Idempotency-Key", "reused with another body")],
+            existingJobId=conflict.existing.id,
+        ) from None
     job = outcome.job
     return JSONResponse(
         job_view(job),
@@ -139,12 +171,11 @@ async def list_jobs(
     try:
         after = parse_page_token(page_token_in) if page_token_in else None
     except ValueError as error:
-        raise Problem(400, "invalid-page-token", str(error),
-                      errors=[field_error("pageToken", str(error))]) from None
+        raise Problem(
+            400, "invalid-page-token", str(error), errors=[field_error("pageToken", str(error))]
+        ) from None
     owner = None if who.is_admin else who.subject
-    jobs = await run_in_threadpool(
-        _service(request).registry.list, owner, status, limit + 1, after
-    )
+    jobs = await run_in_threadpool(_service(request).registry.list, owner, status, limit + 1, after)
     more = len(jobs) > limit
     jobs = jobs[:limit]
     return {
@@ -159,8 +190,12 @@ async def cancel_job(request: Request, job_id: str, who: Submitter) -> dict[str,
     try:
         after = await run_in_threadpool(_service(request).cancel, job.id)
     except NotCancellable as done:
-        raise Problem(409, "job-finished", f"job {job_id} is already {done.job.status.value}",
-                      job=job_view(done.job)) from None
+        raise Problem(
+            409,
+            "job-finished",
+            f"job {job_id} is already {done.job.status.value}",
+            job=job_view(done.job),
+        ) from None
     return job_view(after or job)
 
 
@@ -204,7 +239,11 @@ async def readyz(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     token = request.app.state.settings.metrics_token
     if token and request.headers.get("authorization") != f"Bearer {token}":
-        raise Problem(401, "unauthorized", "metrics scrape token required",
-                      headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+        raise Problem(
+            401,
+            "unauthorized",
+            "metrics scrape token required",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     body = await run_in_threadpool(request.app.state.metrics.render)
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -23,8 +23,12 @@ class CeleryBackend:
         self.app.pool.force_close_all()
 
     def publish(self, job_id: str) -> None:
-        """One publish attempt, no retries: the dispatcher retries an undispatched job."""
-        self._task.apply_async(args=[job_id], retry=False, ignore_result=False)
+        """One publish attempt, no retries: the dispatcher retries an undispatched job.
+
+        `ignore_result`: the registry holds the outcome; subscribing to a result per job would
+        only cost a Redis round trip and a subscription the API never reads.
+        """
+        self._task.apply_async(args=[job_id], retry=False, ignore_result=True)
 
     def check(self) -> tuple[bool, str]:
         if self._settings.celery_task_always_eager:

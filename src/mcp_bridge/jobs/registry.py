@@ -186,9 +186,14 @@ class Registry:
         return _job(found) if found else None
 
     def find_by_key(self, owner: str, key: str) -> Job | None:
-        row = self._conn().execute(
-            f"SELECT {JOB_COLUMNS} FROM jobs WHERE owner = ? AND idempotency_key = ?", (owner, key)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE owner = ? AND idempotency_key = ?",
+                (owner, key),
+            )
+            .fetchone()
+        )
         return _job(row) if row else None
 
     def list(
@@ -277,7 +282,9 @@ class Registry:
             for job_id, attempt, cancel_requested in rows:
                 self._close_attempt(conn, job_id, attempt, now, "lost")
                 if cancel_requested:
-                    self._finish_row(conn, job_id, attempt, Status.CANCELLED, None, "cancelled", now)
+                    self._finish_row(
+                        conn, job_id, attempt, Status.CANCELLED, None, "cancelled", now
+                    )
                     continue
                 conn.execute(
                     "UPDATE jobs SET status = 'queued', worker = NULL, lease_expires_at = NULL, "
@@ -345,7 +352,13 @@ class Registry:
             if found["status"] == Status.QUEUED:
                 conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
                 self._finish_row(
-                    conn, job_id, found["attempts"], Status.CANCELLED, None, "cancelled", now,
+                    conn,
+                    job_id,
+                    found["attempts"],
+                    Status.CANCELLED,
+                    None,
+                    "cancelled",
+                    now,
                     from_status=Status.QUEUED,
                 )
             elif found["status"] == Status.RUNNING:

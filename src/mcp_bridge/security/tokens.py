@@ -60,9 +60,7 @@ def verify(token: str, secret: str) -> Principal:
     return Principal(subject, frozenset(roles) & ROLES)
 
 
-def mint(
-    subject: str, roles: list[str], secret: str, ttl_seconds: float | None = 3600
-) -> str:
+def mint(subject: str, roles: list[str], secret: str, ttl_seconds: float | None = 3600) -> str:
     """A signed token; `ttl_seconds=None` mints one without expiry (as the checklist's does)."""
     claims: dict[str, Any] = {"sub": subject, "roles": roles, "iat": int(time.time())}
     if ttl_seconds is not None:

@@ -45,7 +45,11 @@ class Tool:
     run: Callable[[dict[str, Any], ToolContext], Any]
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "inputSchema": self.input_schema}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "inputSchema": self.input_schema,
+        }
 
 
 class ToolProvider(Protocol):

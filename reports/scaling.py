@@ -1,0 +1,117 @@
+"""Scaling figures (1 vs 4 workers) from the ``scaling.*`` check records."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from reports.models import CheckResult, Status
+
+SCALING_CHECKS: tuple[tuple[str, str], ...] = (
+    ("scaling.bridge", "Bridge (Redis, multiprocess workers)"),
+    ("scaling.raw-celery", "Raw Celery (Redis)"),
+    ("scaling.inline", "Inline worker (memory transport)"),
+)
+
+# (measured key, column label, format)
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("medianW1", "Median 1 worker", "{:.3f}"),
+    ("medianW4", "Median 4 workers", "{:.3f}"),
+    ("speedup", "Speed-up", "{:.2f}×"),
+    ("ciLow", "CI low", "{:.2f}×"),
+    ("ciHigh", "CI high", "{:.2f}×"),
+    ("efficiency", "Efficiency", "{:.0%}"),
+    ("serialFraction", "Serial fraction", "{:.3f}"),
+    ("rounds", "Rounds", "{}"),
+    ("workload", "Workload", "{}"),
+    ("cores", "Cores", "{}"),
+)
+DASH = "—"
+
+
+@dataclass
+class ScalingRow:
+    check_id: str
+    label: str
+    status: Status | None  # None: no record
+    measured: dict[str, Any]
+    thresholds: dict[str, Any]
+
+    def number(self, key: str) -> float | None:
+        value = self.measured.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return float(value) if math.isfinite(value) else None
+
+    def samples(self, workers: int) -> list[float]:
+        """Per-round values when the record carries them (``roundsW1``/``samplesW1`` lists)."""
+        for key in (f"roundsW{workers}", f"samplesW{workers}", f"w{workers}Rounds"):
+            value = self.measured.get(key)
+            if isinstance(value, list):
+                return [float(v) for v in value if isinstance(v, int | float)]
+        return []
+
+    def cell(self, key: str, fmt: str) -> str:
+        value = self.measured.get(key)
+        if value is None or value == "":
+            return DASH
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                return fmt.format(value)
+            except (ValueError, TypeError):
+                return str(value)
+        if isinstance(value, dict):
+            return ", ".join(f"{k}={v}" for k, v in value.items())
+        if isinstance(value, list):
+            return ", ".join(map(str, value))
+        return str(value)
+
+    @property
+    def cells(self) -> list[str]:
+        return [self.cell(key, fmt) for key, _, fmt in COLUMNS]
+
+    @property
+    def unit(self) -> str:
+        """Best guess at what the medians measure, from the record or the speed-up direction."""
+        unit = self.measured.get("unit")
+        if isinstance(unit, str) and unit:
+            return unit
+        w1, w4, speedup = self.number("medianW1"), self.number("medianW4"), self.number("speedup")
+        if w1 and w4 and speedup:
+            if math.isclose(w1 / w4, speedup, rel_tol=0.2):
+                return "s"
+            if math.isclose(w4 / w1, speedup, rel_tol=0.2):
+                return "jobs/s"
+        return ""
+
+
+def scaling_rows(checks: dict[str, CheckResult]) -> list[ScalingRow]:
+    rows = []
+    for check_id, label in SCALING_CHECKS:
+        check = checks.get(check_id)
+        rows.append(
+            ScalingRow(
+                check_id=check_id,
+                label=label,
+                status=check.status if check else None,
+                measured=check.measured if check else {},
+                thresholds=check.thresholds if check else {},
+            )
+        )
+    return rows
+
+
+def headline(rows: list[ScalingRow]) -> str:
+    """One line for the changelog/summary, e.g. ``bridge 3.62× (95% CI 3.41–3.80)``."""
+    parts = []
+    for row in rows:
+        speedup = row.number("speedup")
+        if speedup is None:
+            continue
+        text = f"{row.check_id.removeprefix('scaling.')} {speedup:.2f}×"
+        low, high = row.number("ciLow"), row.number("ciHigh")
+        if low is not None and high is not None:
+            text += f" (CI {low:.2f}–{high:.2f})"
+        parts.append(text)
+    return ", ".join(parts)

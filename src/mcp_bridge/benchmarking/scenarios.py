@@ -1,0 +1,93 @@
+"""Benchmark scenarios: which jobs one iteration submits, built from the bridge's built-in tools."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_SLEEP_MS = 50
+DEFAULT_CPU_SIZE = 20_000
+SMOKE_SLEEP_MS = 5
+SMOKE_CPU_SIZE = 2_000
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One POST /v1/jobs body."""
+
+    tool: str
+    arguments: dict[str, Any]
+
+    def body(self) -> dict[str, Any]:
+        return {"tool": self.tool, "arguments": self.arguments}
+
+
+@dataclass(frozen=True)
+class ScenarioParams:
+    """Knobs a scenario may read (the CLI's --sleep-ms and --cpu-size)."""
+
+    sleep_ms: int = DEFAULT_SLEEP_MS
+    cpu_size: int = DEFAULT_CPU_SIZE
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    default_jobs: int
+    make: Callable[[int, ScenarioParams], JobSpec]
+    expects_success: bool = True
+
+    def batch(self, jobs: int, params: ScenarioParams) -> list[JobSpec]:
+        """The jobs of one iteration, in submission order."""
+        return [self.make(index, params) for index in range(jobs)]
+
+
+def _smoke(index: int, params: ScenarioParams) -> JobSpec:
+    kind = index % 3
+    if kind == 0:
+        return JobSpec("echo", {"message": f"smoke-{index}"})
+    if kind == 1:
+        return JobSpec("sleep", {"ms": SMOKE_SLEEP_MS})
+    return JobSpec("cpu", {"size": SMOKE_CPU_SIZE})
+
+
+SCENARIOS: dict[str, Scenario] = {
+    scenario.name: scenario
+    for scenario in (
+        Scenario(
+            "smoke",
+            f"a mix of echo, sleep {SMOKE_SLEEP_MS} ms and cpu {SMOKE_CPU_SIZE} rounds",
+            12,
+            _smoke,
+        ),
+        Scenario(
+            "sleep",
+            "I/O-bound: sleep --sleep-ms per job",
+            20,
+            lambda index, params: JobSpec("sleep", {"ms": params.sleep_ms}),
+        ),
+        Scenario(
+            "cpu",
+            "CPU-bound: --cpu-size SHA-256 rounds per job",
+            8,
+            lambda index, params: JobSpec("cpu", {"size": params.cpu_size}),
+        ),
+        Scenario(
+            "echo",
+            "no-op: echo a short message",
+            40,
+            lambda index, params: JobSpec("echo", {"message": f"echo-{index}"}),
+        ),
+    )
+}
+
+
+def get_scenario(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown scenario {name!r} (choose from {', '.join(SCENARIOS)})"
+        ) from None
