@@ -215,12 +215,15 @@ def _stack_factory(request: pytest.FixtureRequest, tmp: Path) -> tuple[StackFact
         backend: str = "celery",
         env: dict[str, str] | None = None,
         start_api: bool = True,
+        redis: bool | None = None,
     ) -> BridgeStack:
-        redis = _provision_redis(request.config) if backend == "celery" else None
+        """`redis` defaults to on for the Celery backend (off for Celery eager mode)."""
+        wants_redis = backend == "celery" if redis is None else redis
+        server = _provision_redis(request.config) if wants_redis else None
         workdir = tmp / f"stack-{len(made) + 1}"
         queue_env = {"CELERY_QUEUE": f"mcp-bridge-{secrets.token_hex(4)}"}
-        stack = BridgeStack(workdir, redis, backend, env={**queue_env, **(env or {})})
-        made.append((stack, redis))
+        stack = BridgeStack(workdir, server, backend, env={**queue_env, **(env or {})})
+        made.append((stack, server))
         stack.start(workers=workers, api=start_api)
         return stack
 

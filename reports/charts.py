@@ -63,7 +63,8 @@ def _medians_panel(rows: list[ScalingRow], x0: float, y0: float, w: float, h: fl
         out.append(_text(x0 - 6, ypos(t) + 4, _fmt(t), 10, "end", C_MUTED))
     unit = next((r.unit for r in data if r.unit), "")
     out.append(f'<text transform="translate({x0 - 40},{y0 + h / 2}) rotate(-90)" font-size="10" '
-               f'text-anchor="middle" fill="{C_MUTED}">{escape(unit or "median")}</text>')
+               f'text-anchor="middle" fill="{C_MUTED}">{escape(f"median ({unit})" if unit else "median")}'
+               "</text>")
     group = w / len(data)
     bar = min(34.0, group / 3.2)
     for i, row in enumerate(data):
@@ -131,7 +132,8 @@ def _speedup_panel(rows: list[ScalingRow], x0: float, y0: float, w: float, h: fl
                            f'y2="{cy + 5:.1f}" stroke="{C_INK}" stroke-width="1.5"/>')
         out.append(f'<circle cx="{xpos(speedup):.1f}" cy="{cy:.1f}" r="5.5" fill="{C_W4}">'
                    f'<title>{escape(row.check_id)} speed-up {speedup:.2f}×</title></circle>')
-        out.append(_text(xpos(speedup), cy - 10, f"{speedup:.2f}×", 10, weight="600"))
+        label_x = max(xpos(speedup) + 9, xpos(high) + 7 if high is not None else 0.0)
+        out.append(_text(label_x, cy + 4, f"{speedup:.2f}×", 11, "start", weight="600"))
         out.append(_text(x0 - 8, cy + 4, row.check_id.removeprefix("scaling."), 11, "end"))
     out.append(f'<line x1="{x0}" x2="{x0 + w}" y1="{y0 + h}" y2="{y0 + h}" stroke="{C_MUTED}"/>')
     if any(threshold_value(r) is not None for r in data):

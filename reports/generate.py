@@ -21,7 +21,14 @@ from reports.evaluate import ItemResult, evaluate_all, unmapped_checks
 from reports.evidence import EvidenceDir, load_evidence_dir
 from reports.fingerprint import epoch, fingerprint, release_date
 from reports.hashing import sha256_file
-from reports.licenses import DEFAULT_POLICY, LicenseReview, PolicyError, load_policy, review_sbom
+from reports.licenses import (
+    DEFAULT_POLICY,
+    LicenseReview,
+    Policy,
+    PolicyError,
+    load_policy,
+    review_sbom,
+)
 from reports.models import GeneratorResult, Status
 from reports.render import make_env, render
 from reports.sbom import SbomError, generate_sbom, load_sbom
@@ -88,13 +95,14 @@ def generate(opts: Options) -> Outcome:
     except PolicyError as exc:
         raise ReportInputError(str(exc)) from None
     out = (opts.out or root / "reports" / version).resolve()
+    supplied_sbom = read_supplied_sbom(opts.sbom)  # before --out is wiped: it may live there
     prepare_out_dir(out)
 
     copy_evidence(evidence, out)
     bench = load_benchmarks(evidence.root)
     generated: list[GeneratorResult] = copy_benchmarks(bench, out)
     generated.append(check_benchmark_config(bench))
-    review, sbom_error = build_license_review(opts, root, out, version, policy)
+    review, sbom_error = build_license_review(supplied_sbom, root, out, version, policy)
     lic_files = [(p, sha256_file(out / p)) for p in (SBOM_NAME, "license-review.md") if (out / p).is_file()]
     generated.append(license_result(review, sbom_error, lic_files))
     generated.append(copy_ga_note(root / SEED_PATH, out))
@@ -125,15 +133,23 @@ def copy_evidence(evidence: EvidenceDir, out: Path) -> None:
                 copy_into(src, out, f"evidence/{src.relative_to(evidence.root).as_posix()}")
 
 
+def read_supplied_sbom(path: Path | None) -> tuple[str, bytes] | None:
+    if path is None:
+        return None
+    try:
+        return path.name, path.read_bytes()
+    except OSError as exc:
+        raise ReportInputError(f"--sbom {path}: {exc.strerror}") from None
+
+
 def build_license_review(
-    opts: Options, root: Path, out: Path, version: str, policy: Any
+    supplied: tuple[str, bytes] | None, root: Path, out: Path, version: str, policy: Policy
 ) -> tuple[LicenseReview | None, str | None]:
     target = out / SBOM_NAME
     try:
-        if opts.sbom is not None:
-            load_sbom(opts.sbom)
-            copy_into(opts.sbom, out, SBOM_NAME)
-            how = f"supplied with --sbom ({opts.sbom.name})"
+        if supplied is not None:
+            target.write_bytes(supplied[1])
+            how = f"supplied with --sbom ({supplied[0]})"
         else:
             generate_sbom(target, root / "pyproject.toml")
             how = SBOM_DISPLAY.format(version=version)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from reports.models import Status
 
@@ -30,6 +31,18 @@ def md_cell(value: Any) -> str:
     return show(value).replace("|", "\\|").replace("\n", " ")
 
 
+def inline_code(text: str) -> Markup:
+    """HTML: escape *text* and turn Markdown-style `spans` into <code> elements."""
+    parts = str(text).split("`")
+    out = [
+        f"<code>{escape(part)}</code>" if i % 2 else str(escape(part))
+        for i, part in enumerate(parts)
+    ]
+    if len(parts) % 2 == 0:  # unbalanced backtick: keep it literal
+        out[-1] = "`" + str(escape(parts[-1]))
+    return Markup("".join(out))
+
+
 def icon(status: Status) -> str:
     return STATUS_ICON[status]
 
@@ -43,7 +56,7 @@ def make_env(template_dir: Path = TEMPLATE_DIR) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(show=show, md_cell=md_cell, icon=icon)
+    env.filters.update(show=show, md_cell=md_cell, icon=icon, inline_code=inline_code)
     return env
 
 

@@ -1,0 +1,163 @@
+"""§4 durable registry and idempotency: one key, one job, one execution — across concurrency,
+API restarts and every backend."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import httpx
+import pytest
+
+from qualification.stack.bridge import BridgeStack
+
+pytestmark = pytest.mark.idempotency
+
+CONCURRENT_POSTS = 100
+EAGER_ENV = {
+    "CELERY_TASK_ALWAYS_EAGER": "true",
+    "CELERY_BROKER_URL": "memory://",
+    "CELERY_RESULT_BACKEND": "cache+memory://",
+}
+
+
+def _key() -> str:
+    return f"qual-{secrets.token_hex(8)}"
+
+
+def _concurrent_posts(bridge: BridgeStack, key: str, n: int) -> list[httpx.Response]:
+    """n POSTs with one key, all in flight at once."""
+    body = {"tool": "echo", "arguments": {"message": key}}
+    headers = bridge.headers(**{"Idempotency-Key": key})
+
+    async def fire() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+        async with httpx.AsyncClient(base_url=bridge.api.url, limits=limits, timeout=60) as client:
+            return await asyncio.gather(
+                *(client.post("/v1/jobs", json=body, headers=headers) for _ in range(n))
+            )
+
+    return asyncio.run(fire())
+
+
+def _check_rules(bridge: BridgeStack, evidence) -> None:
+    """Same key → same job (200); other body → 422; n concurrent → one job, one execution."""
+    key = _key()
+    first = bridge.submit("echo", {"message": "a"}, key=key)
+    again = bridge.submit("echo", {"message": "a"}, key=key)
+    other = bridge.submit("echo", {"message": "b"}, key=key)
+    assert (first.status_code, again.status_code, other.status_code) == (202, 200, 422)
+    assert again.json()["id"] == first.json()["id"]
+
+    race_key = _key()
+    responses = _concurrent_posts(bridge, race_key, CONCURRENT_POSTS)
+    codes = sorted(r.status_code for r in responses)
+    ids = {r.json()["id"] for r in responses}
+    rows = [r for r in bridge.registry_rows() if r["idempotency_key"] == race_key]
+    job_id = ids.pop() if len(ids) == 1 else None
+    executions = len(bridge.executions(job_id)) if job_id else None
+    if job_id:
+        bridge.wait_terminal([job_id], timeout=60)
+        executions = len(bridge.executions(job_id))
+    evidence.measure(concurrentPosts=CONCURRENT_POSTS, created=codes.count(202),
+                     replayed=codes.count(200), jobRows=len(rows), executions=executions)
+    evidence.threshold(created="== 1", replayed=f"== {CONCURRENT_POSTS - 1}", jobRows="== 1",
+                       executions="== 1")
+    assert codes.count(202) == 1 and codes.count(200) == CONCURRENT_POSTS - 1, codes
+    assert len(rows) == 1 and job_id is not None
+    assert executions == 1
+
+
+@pytest.mark.check("idempotency.same-key", section="4",
+                   title="Same Idempotency-Key and body → 200 with the same job")
+def test_same_key_same_job(shared_stack, evidence):
+    key = _key()
+    first = shared_stack.submit("echo", {"message": "x"}, key=key)
+    again = shared_stack.submit("echo", {"message": "x"}, key=key)
+    evidence.measure(first=first.status_code, replay=again.status_code,
+                     sameJob=first.json()["id"] == again.json()["id"])
+    evidence.threshold(first="== 202", replay="== 200", sameJob="true")
+    assert first.status_code == 202 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert first.headers["Location"] == f"/v1/jobs/{first.json()['id']}"
+
+
+@pytest.mark.check("idempotency.conflict", section="4",
+                   title="Same Idempotency-Key with another body → 422, nothing created")
+def test_same_key_other_body_conflicts(shared_stack, evidence):
+    key = _key()
+    shared_stack.submit("echo", {"message": "x"}, key=key)
+    before = len(shared_stack.registry_rows())
+    clash = shared_stack.submit("echo", {"message": "y"}, key=key)
+    other_tool = shared_stack.submit("sleep", {"ms": 1}, key=key)
+    evidence.measure(otherArguments=clash.status_code, otherTool=other_tool.status_code,
+                     rowsAdded=len(shared_stack.registry_rows()) - before)
+    evidence.threshold(otherArguments="== 422", otherTool="== 422", rowsAdded="== 0")
+    assert clash.status_code == 422 and other_tool.status_code == 422
+    assert clash.headers["content-type"].startswith("application/problem+json")
+    assert len(shared_stack.registry_rows()) == before
+
+
+@pytest.mark.check("idempotency.concurrent", section="4",
+                   title="100 concurrent POSTs with one key → exactly one job and one execution")
+def test_concurrent_posts_one_job(shared_stack, evidence):
+    key = _key()
+    responses = _concurrent_posts(shared_stack, key, CONCURRENT_POSTS)
+    codes = [r.status_code for r in responses]
+    ids = {r.json().get("id") for r in responses}
+    rows = [r for r in shared_stack.registry_rows() if r["idempotency_key"] == key]
+    assert len(ids) == 1, ids
+    job_id = ids.pop()
+    shared_stack.wait_terminal([job_id], timeout=60)
+    runs = shared_stack.executions(job_id)
+    evidence.measure(posts=len(codes), created=codes.count(202), replayed=codes.count(200),
+                     jobRows=len(rows), executions=len(runs))
+    evidence.threshold(created="== 1", jobRows="== 1", executions="== 1")
+    assert codes.count(202) == 1 and codes.count(200) == CONCURRENT_POSTS - 1
+    assert len(rows) == 1 and len(runs) == 1
+
+
+@pytest.mark.check("idempotency.restart", section="4",
+                   title="An Idempotency-Key outlives an API restart (SIGKILL)")
+def test_key_survives_api_restart(stack, evidence):
+    bridge = stack(workers=0)
+    key = "k" * 255  # the longest key allowed
+    first = bridge.submit("echo", {"message": "before"}, key=key)
+    assert first.status_code == 202
+    bridge.api.kill()
+    bridge.api.start()
+    again = bridge.submit("echo", {"message": "before"}, key=key)
+    clash = bridge.submit("echo", {"message": "after"}, key=key)
+    evidence.measure(replay=again.status_code, conflict=clash.status_code, keyLength=len(key),
+                     sameJob=again.json().get("id") == first.json()["id"])
+    evidence.threshold(replay="== 200", conflict="== 422", sameJob="true")
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert clash.status_code == 422
+
+
+@pytest.mark.check("registry.durable", section="4",
+                   title="The registry at JOB_REGISTRY_PATH keeps every job across an API crash")
+def test_registry_survives_api_crash(stack, evidence):
+    bridge = stack(workers=1)
+    ids = [bridge.submit_ok("echo", {"message": str(i)}) for i in range(5)]
+    before = bridge.wait_terminal(ids, timeout=60)
+    bridge.api.kill()
+    assert bridge.registry_path.exists()
+    bridge.api.start()
+    after = {job_id: bridge.job(job_id) for job_id in ids}
+    evidence.measure(jobs=len(ids), registryPath=str(bridge.registry_path),
+                     unchanged=sum(after[i] == before[i] for i in ids))
+    evidence.threshold(unchanged=f"== {len(ids)}")
+    assert after == before
+
+
+@pytest.mark.check("idempotency.eager", section="4",
+                   title="Celery eager mode obeys the same idempotency rules")
+def test_eager_backend_rules(stack, evidence):
+    _check_rules(stack(workers=0, env=EAGER_ENV, redis=False), evidence)
+
+
+@pytest.mark.check("idempotency.inline", section="4",
+                   title="The inline backend obeys the same idempotency rules")
+def test_inline_backend_rules(stack, evidence):
+    _check_rules(stack(workers=0, backend="inline"), evidence)
