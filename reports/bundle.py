@@ -54,8 +54,9 @@ def pack(out: Path, mtime: int = 0) -> Path:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in [out, *sorted(out.rglob("*"))]:
-            info = tar.gettarinfo(str(path), arcname=(Path(out.name) / path.relative_to(out))
-                                  .as_posix())
+            info = tar.gettarinfo(
+                str(path), arcname=(Path(out.name) / path.relative_to(out)).as_posix()
+            )
             info.uid = info.gid = 0
             info.uname = info.gname = "root"
             info.mtime = mtime
@@ -65,8 +66,9 @@ def pack(out: Path, mtime: int = 0) -> Path:
                     tar.addfile(info, handle)
             else:
                 tar.addfile(info)
-    with target.open("wb") as raw, gzip.GzipFile(
-        filename="", mode="wb", fileobj=raw, mtime=mtime
-    ) as gz:
+    with (
+        target.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=mtime) as gz,
+    ):
         gz.write(buffer.getvalue())
     return target

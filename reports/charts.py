@@ -10,7 +10,12 @@ from reports.scaling import ScalingRow
 
 WIDTH, HEIGHT = 860, 300
 C_W1, C_W4, C_INK, C_GRID, C_MUTED, C_TARGET = (
-    "#8fa3bf", "#1f6f8b", "#1d2733", "#e3e8ef", "#6b7785", "#c2410c"
+    "#8fa3bf",
+    "#1f6f8b",
+    "#1d2733",
+    "#e3e8ef",
+    "#6b7785",
+    "#c2410c",
 )
 FONT = "font-family=\"system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif\""
 
@@ -28,10 +33,19 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}" if value < 1000 else f"{value:,.0f}"
 
 
-def _text(x: float, y: float, body: str, size: int = 11, anchor: str = "middle",
-          fill: str = C_INK, weight: str = "normal") -> str:
-    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
-            f'fill="{fill}" font-weight="{weight}">{escape(body)}</text>')
+def _text(
+    x: float,
+    y: float,
+    body: str,
+    size: int = 11,
+    anchor: str = "middle",
+    fill: str = C_INK,
+    weight: str = "normal",
+) -> str:
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
+        f'fill="{fill}" font-weight="{weight}">{escape(body)}</text>'
+    )
 
 
 def threshold_value(row: ScalingRow) -> float | None:
@@ -44,8 +58,9 @@ def threshold_value(row: ScalingRow) -> float | None:
 
 
 def _medians_panel(rows: list[ScalingRow], x0: float, y0: float, w: float, h: float) -> list[str]:
-    out = [_text(x0, y0 - 14, "Median per configuration (1 vs 4 workers)", 13, "start",
-                 weight="600")]
+    out = [
+        _text(x0, y0 - 14, "Median per configuration (1 vs 4 workers)", 13, "start", weight="600")
+    ]
     data = [r for r in rows if r.number("medianW1") is not None or r.number("medianW4") is not None]
     if not data:
         return out + [_text(x0 + w / 2, y0 + h / 2, "no medians recorded", 12, fill=C_MUTED)]
@@ -58,13 +73,17 @@ def _medians_panel(rows: list[ScalingRow], x0: float, y0: float, w: float, h: fl
         return y0 + h - (v / top) * h
 
     for t in ticks:
-        out.append(f'<line x1="{x0}" x2="{x0 + w}" y1="{ypos(t):.1f}" y2="{ypos(t):.1f}" '
-                   f'stroke="{C_GRID}"/>')
+        out.append(
+            f'<line x1="{x0}" x2="{x0 + w}" y1="{ypos(t):.1f}" y2="{ypos(t):.1f}" '
+            f'stroke="{C_GRID}"/>'
+        )
         out.append(_text(x0 - 6, ypos(t) + 4, _fmt(t), 10, "end", C_MUTED))
     unit = next((r.unit for r in data if r.unit), "")
-    out.append(f'<text transform="translate({x0 - 40},{y0 + h / 2}) rotate(-90)" font-size="10" '
-               f'text-anchor="middle" fill="{C_MUTED}">{escape(f"median ({unit})" if unit else "median")}'
-               "</text>")
+    axis = f"median ({unit})" if unit else "median"
+    out.append(
+        f'<text transform="translate({x0 - 40},{y0 + h / 2}) rotate(-90)" font-size="10" '
+        f'text-anchor="middle" fill="{C_MUTED}">{escape(axis)}</text>'
+    )
     group = w / len(data)
     bar = min(34.0, group / 3.2)
     for i, row in enumerate(data):
@@ -73,21 +92,26 @@ def _medians_panel(rows: list[ScalingRow], x0: float, y0: float, w: float, h: fl
             value = row.number(f"medianW{workers}")
             bx = cx + dx - bar / 2
             if value is not None:
-                out.append(f'<rect x="{bx:.1f}" y="{ypos(value):.1f}" width="{bar:.1f}" '
-                           f'height="{y0 + h - ypos(value):.1f}" fill="{colour}" rx="2">'
-                           f'<title>{escape(row.check_id)} {workers}w median {value:g}</title>'
-                           '</rect>')
+                out.append(
+                    f'<rect x="{bx:.1f}" y="{ypos(value):.1f}" width="{bar:.1f}" '
+                    f'height="{y0 + h - ypos(value):.1f}" fill="{colour}" rx="2">'
+                    f"<title>{escape(row.check_id)} {workers}w median {value:g}</title>"
+                    "</rect>"
+                )
                 out.append(_text(bx + bar / 2, ypos(value) - 4, _fmt(value), 10))
             for sample in row.samples(workers):
-                out.append(f'<circle cx="{bx + bar / 2:.1f}" cy="{ypos(sample):.1f}" r="2.4" '
-                           f'fill="#fff" stroke="{C_INK}" stroke-width="1"/>')
+                out.append(
+                    f'<circle cx="{bx + bar / 2:.1f}" cy="{ypos(sample):.1f}" r="2.4" '
+                    f'fill="#fff" stroke="{C_INK}" stroke-width="1"/>'
+                )
         out.append(_text(cx, y0 + h + 16, row.check_id.removeprefix("scaling."), 11))
     out.append(f'<line x1="{x0}" x2="{x0 + w}" y1="{y0 + h}" y2="{y0 + h}" stroke="{C_MUTED}"/>')
     legend_y = y0 + h + 34
     for j, (label, colour) in enumerate((("1 worker", C_W1), ("4 workers", C_W4))):
         lx = x0 + j * 90
-        out.append(f'<rect x="{lx}" y="{legend_y - 9}" width="10" height="10" fill="{colour}" '
-                   'rx="2"/>')
+        out.append(
+            f'<rect x="{lx}" y="{legend_y - 9}" width="10" height="10" fill="{colour}" rx="2"/>'
+        )
         out.append(_text(lx + 14, legend_y, label, 10, "start", C_MUTED))
     return out
 
@@ -106,12 +130,16 @@ def _speedup_panel(rows: list[ScalingRow], x0: float, y0: float, w: float, h: fl
         return x0 + (v / top) * w
 
     for t in ticks:
-        out.append(f'<line x1="{xpos(t):.1f}" x2="{xpos(t):.1f}" y1="{y0}" y2="{y0 + h}" '
-                   f'stroke="{C_GRID}"/>')
+        out.append(
+            f'<line x1="{xpos(t):.1f}" x2="{xpos(t):.1f}" y1="{y0}" y2="{y0 + h}" '
+            f'stroke="{C_GRID}"/>'
+        )
         out.append(_text(xpos(t), y0 + h + 14, f"{t}×", 10, fill=C_MUTED))
     for ref, label in ((1.0, "no gain"), (4.0, "ideal 4×")):
-        out.append(f'<line x1="{xpos(ref):.1f}" x2="{xpos(ref):.1f}" y1="{y0}" y2="{y0 + h}" '
-                   f'stroke="{C_MUTED}" stroke-dasharray="3 3"/>')
+        out.append(
+            f'<line x1="{xpos(ref):.1f}" x2="{xpos(ref):.1f}" y1="{y0}" y2="{y0 + h}" '
+            f'stroke="{C_MUTED}" stroke-dasharray="3 3"/>'
+        )
         out.append(_text(xpos(ref) + 3, y0 + 10, label, 9, "start", C_MUTED))
     lane = h / len(data)
     for i, row in enumerate(data):
@@ -119,27 +147,36 @@ def _speedup_panel(rows: list[ScalingRow], x0: float, y0: float, w: float, h: fl
         speedup = row.number("speedup") or 0.0
         target = threshold_value(row)
         if target is not None:
-            out.append(f'<line x1="{xpos(target):.1f}" x2="{xpos(target):.1f}" '
-                       f'y1="{cy - lane * 0.35:.1f}" y2="{cy + lane * 0.35:.1f}" '
-                       f'stroke="{C_TARGET}" stroke-width="2"><title>threshold {target:g}×'
-                       '</title></line>')
+            out.append(
+                f'<line x1="{xpos(target):.1f}" x2="{xpos(target):.1f}" '
+                f'y1="{cy - lane * 0.35:.1f}" y2="{cy + lane * 0.35:.1f}" '
+                f'stroke="{C_TARGET}" stroke-width="2"><title>threshold {target:g}×'
+                "</title></line>"
+            )
         low, high = row.number("ciLow"), row.number("ciHigh")
         if low is not None and high is not None:
-            out.append(f'<line x1="{xpos(low):.1f}" x2="{xpos(high):.1f}" y1="{cy:.1f}" '
-                       f'y2="{cy:.1f}" stroke="{C_INK}" stroke-width="1.5"/>')
+            out.append(
+                f'<line x1="{xpos(low):.1f}" x2="{xpos(high):.1f}" y1="{cy:.1f}" '
+                f'y2="{cy:.1f}" stroke="{C_INK}" stroke-width="1.5"/>'
+            )
             for end in (low, high):
-                out.append(f'<line x1="{xpos(end):.1f}" x2="{xpos(end):.1f}" y1="{cy - 5:.1f}" '
-                           f'y2="{cy + 5:.1f}" stroke="{C_INK}" stroke-width="1.5"/>')
-        out.append(f'<circle cx="{xpos(speedup):.1f}" cy="{cy:.1f}" r="5.5" fill="{C_W4}">'
-                   f'<title>{escape(row.check_id)} speed-up {speedup:.2f}×</title></circle>')
+                out.append(
+                    f'<line x1="{xpos(end):.1f}" x2="{xpos(end):.1f}" y1="{cy - 5:.1f}" '
+                    f'y2="{cy + 5:.1f}" stroke="{C_INK}" stroke-width="1.5"/>'
+                )
+        out.append(
+            f'<circle cx="{xpos(speedup):.1f}" cy="{cy:.1f}" r="5.5" fill="{C_W4}">'
+            f"<title>{escape(row.check_id)} speed-up {speedup:.2f}×</title></circle>"
+        )
         label_x = max(xpos(speedup) + 9, xpos(high) + 7 if high is not None else 0.0)
         out.append(_text(label_x, cy + 4, f"{speedup:.2f}×", 11, "start", weight="600"))
         out.append(_text(x0 - 8, cy + 4, row.check_id.removeprefix("scaling."), 11, "end"))
     out.append(f'<line x1="{x0}" x2="{x0 + w}" y1="{y0 + h}" y2="{y0 + h}" stroke="{C_MUTED}"/>')
     if any(threshold_value(r) is not None for r in data):
         out.append(f'<rect x="{x0}" y="{y0 + h + 25}" width="10" height="3" fill="{C_TARGET}"/>')
-        out.append(_text(x0 + 14, y0 + h + 30, "required speed-up (check threshold)", 10,
-                         "start", C_MUTED))
+        out.append(
+            _text(x0 + 14, y0 + h + 30, "required speed-up (check threshold)", 10, "start", C_MUTED)
+        )
     return out
 
 

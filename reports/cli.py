@@ -21,22 +21,39 @@ def build_parser() -> argparse.ArgumentParser:
         "directory. Exit 0 when every required item is PASS, 1 when the GA gate fails "
         "(0 with --draft), 2 on bad input.",
     )
-    parser.add_argument("--evidence-dir", required=True, type=Path,
-                        help="var/qualification/<run-id> (run.json, checks/, files/, benchmarks/)")
-    parser.add_argument("--out", type=Path,
-                        help="bundle directory (default: reports/<version>); also writes "
-                        "<out>.tar.gz")
-    parser.add_argument("--version", help="release version (default: [project].version from "
-                        "pyproject.toml)")
-    parser.add_argument("--draft", action="store_true",
-                        help="build the report even when the gate fails, and exit 0")
-    parser.add_argument("--repo-root", type=Path, default=Path("."),
-                        help="repository root holding pyproject.toml, CHANGELOG.md, "
-                        "docs/celery-ga-checklist.md and docs/compliance/ (default: .)")
-    parser.add_argument("--sbom", type=Path,
-                        help="use this CycloneDX JSON instead of running cyclonedx-py")
-    parser.add_argument("--license-policy", type=Path, default=DEFAULT_POLICY,
-                        help="licence policy TOML (default: reports/license_policy.toml)")
+    parser.add_argument(
+        "--evidence-dir",
+        required=True,
+        type=Path,
+        help="var/qualification/<run-id> (run.json, checks/, files/, benchmarks/)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="bundle directory (default: reports/<version>); also writes <out>.tar.gz",
+    )
+    parser.add_argument(
+        "--version", help="release version (default: [project].version from pyproject.toml)"
+    )
+    parser.add_argument(
+        "--draft", action="store_true", help="build the report even when the gate fails, and exit 0"
+    )
+    parser.add_argument(
+        "--repo-root",
+        type=Path,
+        default=Path("."),
+        help="repository root holding pyproject.toml, CHANGELOG.md, "
+        "docs/celery-ga-checklist.md and docs/compliance/ (default: .)",
+    )
+    parser.add_argument(
+        "--sbom", type=Path, help="use this CycloneDX JSON instead of running cyclonedx-py"
+    )
+    parser.add_argument(
+        "--license-policy",
+        type=Path,
+        default=DEFAULT_POLICY,
+        help="licence policy TOML (default: reports/license_policy.toml)",
+    )
     return parser
 
 
@@ -47,12 +64,17 @@ def summarise(outcome: Outcome, draft: bool) -> int:
         print(f"GA gate: PASS ({required}/{required} required items) — {report}")
         print(f"bundle: {outcome.tarball}")
         return 0
-    print(f"GA gate: FAIL — {len(outcome.blocking)} of {required} required items not PASS "
-          f"(report: {report})", file=sys.stderr)
+    print(
+        f"GA gate: FAIL — {len(outcome.blocking)} of {required} required items not PASS "
+        f"(report: {report})",
+        file=sys.stderr,
+    )
     for result in outcome.blocking:
         why = "; ".join(result.reasons) or "no detail"
-        print(f"  {result.item.id} {result.status.value}: {result.item.title} — {why}",
-              file=sys.stderr)
+        print(
+            f"  {result.item.id} {result.status.value}: {result.item.title} — {why}",
+            file=sys.stderr,
+        )
     if draft:
         print(f"--draft: report built anyway, bundle: {outcome.tarball}", file=sys.stderr)
         return 0
@@ -76,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m reports: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:
-        print(f"python -m reports: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
-              file=sys.stderr)
+        print(
+            f"python -m reports: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     return summarise(outcome, args.draft)

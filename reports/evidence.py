@@ -80,9 +80,7 @@ def _load_check(root: Path, path: Path) -> CheckResult:
     )
 
 
-def _status(
-    outcome: str, reason: Any, evidence: list[EvidenceFile]
-) -> tuple[Status, str | None]:
+def _status(outcome: str, reason: Any, evidence: list[EvidenceFile]) -> tuple[Status, str | None]:
     recorded = _opt_str(reason)
     if outcome in ("failed", "error"):
         return Status.FAIL, recorded or outcome

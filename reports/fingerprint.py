@@ -22,8 +22,14 @@ def fingerprint(run: dict[str, Any]) -> list[tuple[str, str]]:
     cpu = _get(run, "cpuModel")
     if run.get("cpuCount") is not None:
         cpu = f"{run['cpuCount']} × {cpu}" if cpu != DASH else f"{run['cpuCount']} CPUs"
-    redis = " ".join(v for v in (_get(run, "redisVersion"), _paren(run.get("redisProvisioner")))
-                     if v and v != DASH) or DASH
+    redis = (
+        " ".join(
+            v
+            for v in (_get(run, "redisVersion"), _paren(run.get("redisProvisioner")))
+            if v and v != DASH
+        )
+        or DASH
+    )
     rows = [
         ("Run id", _get(run, "runId")),
         ("Mode", _get(run, "mode")),
@@ -38,8 +44,11 @@ def fingerprint(run: dict[str, Any]) -> list[tuple[str, str]]:
     ]
     for name in ("mcp-bridge", "celery", "kombu", "redis"):
         rows.append((f"{name} version", str(versions.get(name) or DASH)))
-    rows += [(f"{k} version", str(v)) for k, v in versions.items()
-             if k not in ("mcp-bridge", "celery", "kombu", "redis")]
+    rows += [
+        (f"{k} version", str(v))
+        for k, v in versions.items()
+        if k not in ("mcp-bridge", "celery", "kombu", "redis")
+    ]
     return rows
 
 

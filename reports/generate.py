@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,17 +20,11 @@ from reports.evaluate import ItemResult, evaluate_all, unmapped_checks
 from reports.evidence import EvidenceDir, load_evidence_dir
 from reports.fingerprint import epoch, fingerprint, release_date
 from reports.hashing import sha256_file
-from reports.licenses import (
-    DEFAULT_POLICY,
-    LicenseReview,
-    Policy,
-    PolicyError,
-    load_policy,
-    review_sbom,
-)
+from reports.license_review import LICENSE_REVIEW_PATH, SBOM_NAME, regenerate
+from reports.licenses import DEFAULT_POLICY, LicenseReview, PolicyError, load_policy
 from reports.models import GeneratorResult, Status
+from reports.project import read_version
 from reports.render import make_env, render
-from reports.sbom import SbomError, generate_sbom, load_sbom
 from reports.scaling import COLUMNS, ScalingRow, headline, scaling_rows
 from reports.steps import (
     changelog_result,
@@ -43,12 +36,6 @@ from reports.steps import (
 
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+_-]*$")
 SEED_PATH = Path("docs/celery-ga-checklist.md")
-LICENSE_REVIEW_PATH = Path("docs/compliance/license-review.md")
-SBOM_NAME = "sbom.cdx.json"
-SBOM_DISPLAY = (
-    "cyclonedx-py environment --sv 1.6 --of JSON --output-reproducible --mc-type application "
-    "--pyproject pyproject.toml -o reports/{version}/sbom.cdx.json \"$(command -v python)\""
-)
 
 
 @dataclass
@@ -74,16 +61,6 @@ class Outcome:
         return [r for r in self.items if r.gating]
 
 
-def read_version(pyproject: Path) -> str:
-    try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        return str(data["project"]["version"])
-    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
-        raise ReportInputError(
-            f"cannot read [project].version from {pyproject} ({exc}); pass --version"
-        ) from None
-
-
 def generate(opts: Options) -> Outcome:
     root = opts.repo_root.resolve()
     version = opts.version or read_version(root / "pyproject.toml")
@@ -102,8 +79,12 @@ def generate(opts: Options) -> Outcome:
     bench = load_benchmarks(evidence.root)
     generated: list[GeneratorResult] = copy_benchmarks(bench, out)
     generated.append(check_benchmark_config(bench))
-    review, sbom_error = build_license_review(supplied_sbom, root, out, version, policy)
-    lic_files = [(p, sha256_file(out / p)) for p in (SBOM_NAME, "license-review.md") if (out / p).is_file()]
+    review, sbom_error = regenerate(supplied_sbom, root, out / SBOM_NAME, version, policy)
+    if review is not None:
+        copy_into(root / LICENSE_REVIEW_PATH, out, "license-review.md")
+    lic_files = [
+        (p, sha256_file(out / p)) for p in (SBOM_NAME, "license-review.md") if (out / p).is_file()
+    ]
     generated.append(license_result(review, sbom_error, lic_files))
     generated.append(copy_ga_note(root / SEED_PATH, out))
     rows = scaling_rows(evidence.checks)
@@ -142,36 +123,12 @@ def read_supplied_sbom(path: Path | None) -> tuple[str, bytes] | None:
         raise ReportInputError(f"--sbom {path}: {exc.strerror}") from None
 
 
-def build_license_review(
-    supplied: tuple[str, bytes] | None, root: Path, out: Path, version: str, policy: Policy
-) -> tuple[LicenseReview | None, str | None]:
-    target = out / SBOM_NAME
-    try:
-        if supplied is not None:
-            target.write_bytes(supplied[1])
-            how = f"supplied with --sbom ({supplied[0]})"
-        else:
-            generate_sbom(target, root / "pyproject.toml")
-            how = SBOM_DISPLAY.format(version=version)
-        sbom = load_sbom(target)
-    except SbomError as exc:
-        return None, str(exc)
-    review = review_sbom(sbom, policy)
-    text = render(make_env(), "license-review.md.j2", {
-        "version": version, "review": review, "how": how, "policy": policy,
-        "spec": sbom.get("specVersion", "?"),
-        "root": (sbom.get("metadata") or {}).get("component") or {},
-        "bundle_sbom": f"reports/{version}/{SBOM_NAME}",
-    })
-    doc = root / LICENSE_REVIEW_PATH
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(text, encoding="utf-8")
-    copy_into(doc, out, "license-review.md")
-    return review, None
-
-
 def write_changelog(
-    root: Path, out: Path, version: str, evidence: EvidenceDir, rows: list[ScalingRow],
+    root: Path,
+    out: Path,
+    version: str,
+    evidence: EvidenceDir,
+    rows: list[ScalingRow],
     bench: BenchmarkSet,
 ) -> GeneratorResult:
     configs = [a.config for a in bench.pair if a.config]
@@ -198,8 +155,13 @@ def write_changelog(
 
 
 def report_context(
-    opts: Options, version: str, evidence: EvidenceDir, items: list[ItemResult],
-    rows: list[ScalingRow], bench: BenchmarkSet, review: LicenseReview | None,
+    opts: Options,
+    version: str,
+    evidence: EvidenceDir,
+    items: list[ItemResult],
+    rows: list[ScalingRow],
+    bench: BenchmarkSet,
+    review: LicenseReview | None,
 ) -> dict[str, Any]:
     counts = Counter(r.status for r in items)
     blocking = [r for r in items if r.gating]

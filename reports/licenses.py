@@ -1,4 +1,4 @@
-"""Normalise SBOM licence declarations and apply the licence policy (reports/license_policy.toml)."""
+"""Normalise SBOM licence declarations and apply the policy in ``license_policy.toml``."""
 
 from __future__ import annotations
 
@@ -14,35 +14,64 @@ RANK = {"allowed": 0, "review": 1, "unknown": 2, "denied": 3}
 
 # Trove classifier tails ("License :: OSI Approved :: <tail>") and common free-text names.
 ALIASES: dict[str, str] = {
-    "mit": "MIT", "mit license": "MIT", "the mit license": "MIT", "expat": "MIT",
-    "mit no attribution": "MIT-0", "mit-0": "MIT-0",
-    "bsd": "BSD", "bsd license": "BSD", "new bsd": "BSD-3-Clause",
-    "new bsd license": "BSD-3-Clause", "bsd-3": "BSD-3-Clause", "3-clause bsd": "BSD-3-Clause",
-    "3-clause bsd license": "BSD-3-Clause", "bsd 3-clause": "BSD-3-Clause",
-    "modified bsd": "BSD-3-Clause", "simplified bsd": "BSD-2-Clause",
-    "bsd-2": "BSD-2-Clause", "2-clause bsd": "BSD-2-Clause", "bsd 2-clause": "BSD-2-Clause",
-    "apache": "Apache", "apache software license": "Apache", "apache license": "Apache",
-    "apache 2": "Apache-2.0", "apache 2.0": "Apache-2.0", "apache-2": "Apache-2.0",
-    "apache license 2.0": "Apache-2.0", "apache license, version 2.0": "Apache-2.0",
-    "apache license version 2.0": "Apache-2.0", "apache software license 2.0": "Apache-2.0",
-    "isc": "ISC", "isc license": "ISC", "isc license (iscl)": "ISC",
-    "psf": "PSF-2.0", "psfl": "PSF-2.0", "python software foundation license": "PSF-2.0",
-    "psf license": "PSF-2.0", "python": "Python-2.0",
-    "mozilla public license 2.0 (mpl 2.0)": "MPL-2.0", "mpl 2.0": "MPL-2.0", "mpl-2": "MPL-2.0",
-    "the unlicense (unlicense)": "Unlicense", "unlicense": "Unlicense",
-    "zero-clause bsd (0bsd)": "0BSD", "zlib/libpng license": "Zlib",
+    "mit": "MIT",
+    "mit license": "MIT",
+    "the mit license": "MIT",
+    "expat": "MIT",
+    "mit no attribution": "MIT-0",
+    "mit-0": "MIT-0",
+    "bsd": "BSD",
+    "bsd license": "BSD",
+    "new bsd": "BSD-3-Clause",
+    "new bsd license": "BSD-3-Clause",
+    "bsd-3": "BSD-3-Clause",
+    "3-clause bsd": "BSD-3-Clause",
+    "3-clause bsd license": "BSD-3-Clause",
+    "bsd 3-clause": "BSD-3-Clause",
+    "modified bsd": "BSD-3-Clause",
+    "simplified bsd": "BSD-2-Clause",
+    "bsd-2": "BSD-2-Clause",
+    "2-clause bsd": "BSD-2-Clause",
+    "bsd 2-clause": "BSD-2-Clause",
+    "apache": "Apache",
+    "apache software license": "Apache",
+    "apache license": "Apache",
+    "apache 2": "Apache-2.0",
+    "apache 2.0": "Apache-2.0",
+    "apache-2": "Apache-2.0",
+    "apache license 2.0": "Apache-2.0",
+    "apache license, version 2.0": "Apache-2.0",
+    "apache license version 2.0": "Apache-2.0",
+    "apache software license 2.0": "Apache-2.0",
+    "isc": "ISC",
+    "isc license": "ISC",
+    "isc license (iscl)": "ISC",
+    "psf": "PSF-2.0",
+    "psfl": "PSF-2.0",
+    "python software foundation license": "PSF-2.0",
+    "psf license": "PSF-2.0",
+    "python": "Python-2.0",
+    "mozilla public license 2.0 (mpl 2.0)": "MPL-2.0",
+    "mpl 2.0": "MPL-2.0",
+    "mpl-2": "MPL-2.0",
+    "the unlicense (unlicense)": "Unlicense",
+    "unlicense": "Unlicense",
+    "zero-clause bsd (0bsd)": "0BSD",
+    "zlib/libpng license": "Zlib",
     "historical permission notice and disclaimer (hpnd)": "HPND",
-    "boost software license 1.0 (bsl-1.0)": "BSL-1.0", "zope public license": "ZPL-2.1",
+    "boost software license 1.0 (bsl-1.0)": "BSL-1.0",
+    "zope public license": "ZPL-2.1",
     "universal permissive license (upl)": "UPL-1.0",
-    "public domain": "Public-Domain", "cc0 1.0 universal (cc0 1.0) public domain dedication":
-    "CC0-1.0",
+    "public domain": "Public-Domain",
+    "cc0 1.0 universal (cc0 1.0) public domain dedication": "CC0-1.0",
     "gnu lesser general public license v2 (lgplv2)": "LGPL-2.0-only",
     "gnu lesser general public license v2 or later (lgplv2+)": "LGPL-2.0-or-later",
     "gnu lesser general public license v3 (lgplv3)": "LGPL-3.0-only",
     "gnu lesser general public license v3 or later (lgplv3+)": "LGPL-3.0-or-later",
     "gnu library or lesser general public license (lgpl)": "LGPL",
     "lgpl": "LGPL",
-    "gnu general public license (gpl)": "GPL", "gpl": "GPL",
+    "gnu general public license (gpl)": "GPL",
+    "gpl": "GPL",
     "gnu general public license v2 (gplv2)": "GPL-2.0-only",
     "gnu general public license v2 or later (gplv2+)": "GPL-2.0-or-later",
     "gnu general public license v3 (gplv3)": "GPL-3.0-only",
@@ -68,8 +97,11 @@ class Policy:
     exceptions: dict[str, dict[str, str]]
 
     def verdict(self, license_id: str) -> str:
-        for name, patterns in (("denied", self.denied), ("allowed", self.allowed),
-                               ("review", self.review)):
+        for name, patterns in (
+            ("denied", self.denied),
+            ("allowed", self.allowed),
+            ("review", self.review),
+        ):
             if any(_matches(p, license_id) for p in patterns):
                 return name
         return "unknown"
@@ -232,24 +264,27 @@ def _dedupe(items: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return seen
 
 
-def review_component(
-    component: dict[str, Any], policy: Policy, runtime: bool
-) -> ComponentReview:
+def review_component(component: dict[str, Any], policy: Policy, runtime: bool) -> ComponentReview:
     declared = _dedupe(declared_licenses(component))
     # An unversioned family next to a precise id of the same family adds nothing ("BSD" + BSD-3).
     ids = {value for kind, value in declared if kind == "id"}
     declared = [
-        (kind, value) for kind, value in declared
-        if not (kind == "id" and value in ("BSD", "Apache")
-                and any(i.startswith(value + "-") for i in ids))
+        (kind, value)
+        for kind, value in declared
+        if not (
+            kind == "id"
+            and value in ("BSD", "Apache")
+            and any(i.startswith(value + "-") for i in ids)
+        )
     ]
     verdicts = [
         evaluate_expression(value, policy) if kind == "expr" else policy.verdict(value)
         for kind, value in declared
     ]
     verdict = max(verdicts, key=RANK.__getitem__) if verdicts else "unknown"
-    display = [f"({v})" if k == "expr" and " " in v and len(declared) > 1 else v
-               for k, v in declared]
+    display = [
+        f"({v})" if k == "expr" and " " in v and len(declared) > 1 else v for k, v in declared
+    ]
     review = ComponentReview(
         name=str(component.get("name", "?")),
         version=str(component.get("version", "")),
@@ -264,7 +299,9 @@ def review_component(
         if pinned is None or pinned == review.license_display:
             review.exception = exception["reason"]
         else:
-            review.note = f"exception covers {pinned!r}, SBOM now declares {review.license_display!r}"
+            review.note = (
+                f"exception covers {pinned!r}, SBOM now declares {review.license_display!r}"
+            )
     return review
 
 

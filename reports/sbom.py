@@ -16,8 +16,21 @@ class SbomError(RuntimeError):
 
 def sbom_command(output: Path, pyproject: Path | None, python: str = sys.executable) -> list[str]:
     """``cyclonedx-py environment`` for *python*, reproducible CycloneDX 1.6 JSON into *output*."""
-    cmd = [sys.executable, "-m", "cyclonedx_py", "environment", "--sv", "1.6", "--of", "JSON",
-           "--output-reproducible", "--mc-type", "application", "-o", str(output)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cyclonedx_py",
+        "environment",
+        "--sv",
+        "1.6",
+        "--of",
+        "JSON",
+        "--output-reproducible",
+        "--mc-type",
+        "application",
+        "-o",
+        str(output),
+    ]
     if pyproject is not None and pyproject.is_file():
         cmd += ["--pyproject", str(pyproject)]
     return [*cmd, python]

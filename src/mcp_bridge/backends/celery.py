@@ -13,7 +13,7 @@ class CeleryBackend:
 
     def __init__(self, settings: Settings, registry: Registry, catalog: Catalog) -> None:
         self._settings = settings
-        self.app = make_celery(settings, lambda: (registry, catalog))
+        self.app = make_celery(settings, lambda: (registry, catalog), publisher=True)
         self._task = self.app.tasks[TASK_NAME]
 
     def start(self) -> None:

@@ -20,8 +20,14 @@ TASK_NAME = "mcp_bridge.run_job"
 Runtime = Callable[[], tuple[Registry, Catalog]]
 
 
-def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
-    """A Celery app with the guarantees the bridge relies on, and the job task registered."""
+def make_celery(
+    settings: Settings, runtime: Runtime | None = None, publisher: bool = False
+) -> Celery:
+    """A Celery app with the guarantees the bridge relies on, and the job task registered.
+
+    A `publisher` (the API) fails fast when the broker is down: the job is already committed and
+    the dispatcher publishes it later, so a request never waits on broker reconnection.
+    """
     app = Celery("mcp_bridge", broker=settings.celery_broker_url)
     transport_options = {
         "visibility_timeout": settings.celery_visibility_timeout,
@@ -31,6 +37,8 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
         "unacked_restore_interval": max(1, min(10, settings.celery_visibility_timeout // 10)),
         "unacked_restore_throttle": 1,
     }
+    if publisher:
+        transport_options["max_retries"] = 0
     app.conf.update(
         result_backend=settings.celery_result_backend,
         task_acks_late=True,

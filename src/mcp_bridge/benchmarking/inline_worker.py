@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from typing import Any
 
 from celery import Celery
@@ -20,6 +21,7 @@ from mcp_bridge.benchmarking.errors import BenchmarkError
 # nothing they may take: an empty queue, or a full prefetch window (acks_late + prefetch
 # multiplier 1 means: all threads busy). Its default, 1 s, dominates sub-second jobs.
 INLINE_POLLING_INTERVAL = 0.001
+WAKE_TASK = "celery.accumulate"  # a Celery built-in no-op, registered on every app
 
 
 class _Controller(WorkController):
@@ -86,14 +88,34 @@ class InlineWorker:
         thread = self._thread
         if thread is None:
             return
-        worker_state.should_stop = 0  # the consumer loop checks it every cycle: warm shutdown
+        # The consumer loop checks this flag between polls, but each poll blocks up to 2 s
+        # (twice: the loop polls once more in a `finally`), so wake it with no-op messages.
+        worker_state.should_stop = 0
+        deadline = time.monotonic() + timeout
         try:
-            thread.join(timeout)
+            while thread.is_alive() and time.monotonic() < deadline:
+                self._wake()
+                thread.join(0.05)
         finally:
             worker_state.should_stop = None
             self._thread = None
+            self._purge()
         if thread.is_alive():
             raise BenchmarkError(f"the inline Celery worker did not stop within {timeout:g} s")
+
+    def _wake(self) -> None:
+        try:
+            self.app.tasks[WAKE_TASK].apply_async(args=[None], ignore_result=True, retry=False)
+        except Exception:  # the worker still stops, only later
+            pass
+
+    def _purge(self) -> None:
+        """Drop unconsumed wake-ups: memory:// queues outlive the worker in this process."""
+        try:
+            with self.app.connection_for_write() as conn:
+                conn.default_channel.queue_purge(self.app.conf.task_default_queue)
+        except Exception:
+            pass
 
     def __enter__(self) -> InlineWorker:
         self.start()

@@ -1,0 +1,87 @@
+# MCP bridge + release-qualification suite. `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+REDIS ?= auto
+XDIST ?= 2
+MODE ?= quick
+RUN_ID := $(shell date -u +%Y%m%dT%H%M%SZ)
+EVIDENCE_DIR ?= var/qualification/$(RUN_ID)
+BENCH_PROFILE ?=
+QUAL := $(PY) -m pytest qualification -p no:cacheprovider --redis=$(REDIS) \
+	--qualification-mode=$(MODE)
+
+.PHONY: help install test test-unit test-e2e qualify qualify-binary qualify-container \
+	celery-worker api benchmark benchmark-celery scaling release-report release-report-draft \
+	container-engine lint clean
+
+help:  ## list every target
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-22s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv and install the bridge, suite and tools
+
+test: $(VENV)/.installed  ## unit tests, then the qualification suite (Celery eager, restarts, faults…)
+	$(PY) -m pytest tests -p no:cacheprovider -q
+	$(MAKE) --no-print-directory qualify
+
+test-unit: $(VENV)/.installed  ## the bridge's and the tools' own tests only
+	$(PY) -m pytest tests -p no:cacheprovider -q
+
+qualify: $(VENV)/.installed  ## qualification suite: parallel pass, then the serial pass (REDIS=auto|binary|container|redis://…)
+	$(QUAL) --evidence-dir=$(EVIDENCE_DIR) -n $(XDIST) -m "not serial" -q
+	$(QUAL) --evidence-dir=$(EVIDENCE_DIR) -m serial -q
+	@echo "evidence: $(EVIDENCE_DIR)"
+
+test-e2e: qualify  ## end-to-end: the qualification suite against real Redis and workers
+
+qualify-binary:  ## the suite with a local redis-server binary
+	$(MAKE) --no-print-directory qualify REDIS=binary
+
+qualify-container: container-engine  ## the suite with Redis from testcontainers (podman here)
+	$(MAKE) --no-print-directory qualify REDIS=container
+
+container-engine:  ## podman as an offline Docker-compatible engine (Debian, root); no-op where Docker answers
+	scripts/container-engine.sh
+
+celery-worker: $(VENV)/.installed  ## a Celery worker on the current environment (JOB_BACKEND=celery…)
+	$(PY) -m mcp_bridge.worker
+
+api: $(VENV)/.installed  ## the API on :8000
+	$(VENV)/bin/uvicorn mcp_bridge.app:create_app --factory --host 0.0.0.0 --port 8000
+
+benchmark: $(VENV)/.installed  ## smoke benchmark, inline backend (BENCH_PROFILE=1 to profile)
+	$(PY) -m mcp_bridge.benchmarking --scenario smoke --iterations 5 --concurrency 4 \
+		--job-backend inline --output-dir var/benchmarks --label inline \
+		$(if $(BENCH_PROFILE),--profile --profile-top 25)
+
+benchmark-celery: $(VENV)/.installed  ## the checklist's Celery inline-worker benchmark (3 iterations)
+	$(PY) -m mcp_bridge.benchmarking --scenario smoke --iterations 3 --concurrency 4 \
+		--job-backend celery --celery-inline-worker --celery-inline-worker-concurrency 4 \
+		--output-dir var/benchmarks --label celery-inline
+
+scaling: $(VENV)/.installed  ## the 1 → 4 worker scaling qualification alone (MODE=release for 6+ rounds)
+	$(QUAL) --evidence-dir=$(EVIDENCE_DIR) -m scaling -q
+
+release-report: $(VENV)/.installed  ## qualify, then build reports/<version>/ (EVIDENCE_DIR=… to reuse a run)
+	@if [ ! -f "$(EVIDENCE_DIR)/run.json" ]; then $(MAKE) --no-print-directory qualify \
+		EVIDENCE_DIR=$(EVIDENCE_DIR) || true; fi
+	$(PY) -m reports --evidence-dir $(EVIDENCE_DIR)
+
+release-report-draft: $(VENV)/.installed  ## as release-report, but never fails the GA gate
+	$(PY) -m reports --evidence-dir $(EVIDENCE_DIR) --draft
+
+lint: $(VENV)/.installed  ## ruff
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+clean:  ## remove build and run outputs (keeps .venv)
+	rm -rf var build dist .pytest_cache .ruff_cache

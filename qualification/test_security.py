@@ -1,0 +1,414 @@
+"""§4 security: bearer tokens are verified (expiry, signature, algorithm), roles are enforced, a
+caller sees only their own jobs, and production refuses the development secret."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from qualification.stack.bridge import BridgeStack
+from qualification.stack.process import free_port, wait_until
+
+pytestmark = pytest.mark.security
+
+PROBLEM_JSON = "application/problem+json"
+#: Settings the bridge reads from the environment; stripped so only what a check sets applies.
+BRIDGE_VAR_PREFIXES = ("ENVIRONMENT", "JOB_", "CELERY_", "AUTH_", "METRICS_", "MAX_", "INLINE_")
+
+
+def _b64(data: dict[str, Any]) -> str:
+    raw = json.dumps(data, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(part: str) -> dict[str, Any]:
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def _assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON), response.headers
+    body = response.json()
+    assert {"type", "title", "status", "detail"} <= body.keys(), body
+    assert body["status"] == status, body
+    return body
+
+
+def _assert_unauthorized(response: httpx.Response) -> dict[str, Any]:
+    body = _assert_problem(response, 401)
+    challenge = response.headers.get("www-authenticate", "")
+    assert challenge.lower().startswith("bearer"), f"WWW-Authenticate: {challenge!r}"
+    return body
+
+
+def _refused_everywhere(bridge: BridgeStack, token: str, job_id: str) -> dict[str, int]:
+    """Read, list, submit and cancel with `token`: each must be 401 and nothing may be written."""
+    rows = len(bridge.registry_rows())
+    headers = bridge.headers(token)
+    calls = {
+        "GET /v1/jobs": bridge.http.get("/v1/jobs", headers=headers),
+        "GET /v1/jobs/{id}": bridge.http.get(f"/v1/jobs/{job_id}", headers=headers),
+        "POST /v1/jobs": bridge.submit("echo", {"message": "forged"}, token=token),
+        "POST /v1/jobs/{id}/cancel": bridge.http.post(f"/v1/jobs/{job_id}/cancel", headers=headers),
+    }
+    for response in calls.values():
+        _assert_unauthorized(response)
+    assert len(bridge.registry_rows()) == rows, "a refused token created a job"
+    return {call: response.status_code for call, response in calls.items()}
+
+
+@pytest.fixture(scope="module")
+def finished_job(shared_stack: BridgeStack) -> str:
+    """A job owned by the stack's default subject, already terminal."""
+    job_id = shared_stack.submit_ok("echo", {"message": "mine"})
+    shared_stack.wait_terminal([job_id], timeout=30)
+    return job_id
+
+
+@pytest.mark.check(
+    "security.missing-token",
+    section="4",
+    title="No bearer token: 401 problem+json with a WWW-Authenticate challenge",
+)
+def test_missing_token(shared_stack, finished_job, evidence):
+    bridge = shared_stack
+    rows = len(bridge.registry_rows())
+    calls = {
+        "GET /v1/jobs": bridge.http.get("/v1/jobs"),
+        "GET /v1/jobs/{id}": bridge.http.get(f"/v1/jobs/{finished_job}"),
+        "GET /v1/jobs/{id}/attempts": bridge.http.get(f"/v1/jobs/{finished_job}/attempts"),
+        "GET /v1/tools": bridge.http.get("/v1/tools"),
+        "POST /v1/jobs": bridge.http.post("/v1/jobs", json={"tool": "echo", "arguments": {}}),
+        "POST /v1/jobs/{id}/cancel": bridge.http.post(f"/v1/jobs/{finished_job}/cancel"),
+        "POST /v1/jobs (Basic auth)": bridge.http.post(
+            "/v1/jobs",
+            json={"tool": "echo", "arguments": {}},
+            headers={"Authorization": "Basic cXVhbDpxdWFs"},
+        ),
+        "POST /v1/jobs (empty Bearer)": bridge.http.post(
+            "/v1/jobs", json={"tool": "echo", "arguments": {}}, headers={"Authorization": "Bearer "}
+        ),
+    }
+    evidence.attach_json(
+        "responses.json",
+        {
+            call: {"status": r.status_code, "headers": dict(r.headers), "body": r.text}
+            for call, r in calls.items()
+        },
+    )
+    evidence.measure(
+        statuses={call: r.status_code for call, r in calls.items()},
+        rowsAdded=len(bridge.registry_rows()) - rows,
+    )
+    evidence.threshold(statuses="all 401 + WWW-Authenticate: Bearer", rowsAdded="== 0")
+    for response in calls.values():
+        _assert_unauthorized(response)
+    assert len(bridge.registry_rows()) == rows
+    # Control: the same job is readable with a token, so the 401s above are about the token.
+    assert bridge.http.get(f"/v1/jobs/{finished_job}", headers=bridge.headers()).status_code == 200
+
+
+@pytest.mark.check(
+    "security.expired-token",
+    section="4",
+    title="An expired token is refused with 401 on every job route",
+)
+def test_expired_token(shared_stack, finished_job, evidence):
+    bridge = shared_stack
+    expired = bridge.token(exp=int(time.time()) - 60, roles=("operator", "admin"))
+    fresh = bridge.token(exp=int(time.time()) + 60, roles=("operator",))
+    statuses = _refused_everywhere(bridge, expired, finished_job)
+    control = bridge.http.get(f"/v1/jobs/{finished_job}", headers=bridge.headers(fresh))
+    evidence.measure(expiredStatuses=statuses, freshTokenStatus=control.status_code)
+    evidence.threshold(expiredStatuses="all 401", freshTokenStatus="== 200")
+    assert control.status_code == 200, control.text
+
+
+@pytest.mark.check(
+    "security.tampered-token",
+    section="4",
+    title="A token altered after signing, or signed with another secret, is refused",
+)
+def test_tampered_token(shared_stack, finished_job, evidence):
+    bridge = shared_stack
+    genuine = bridge.token(subject="qualification", roles=("viewer",))
+    header, payload, signature = genuine.split(".")
+    claims = _unb64(payload)
+    escalated = f"{header}.{_b64({**claims, 'roles': ['operator', 'admin']})}.{signature}"
+    other_subject = f"{header}.{_b64({**claims, 'sub': 'someone-else'})}.{signature}"
+    raw = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
+    raw[0] ^= 0xFF
+    flipped = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    forged_signature = f"{header}.{payload}.{flipped}"
+    other_secret = bridge.token(roles=("operator", "admin"), secret=secrets.token_urlsafe(32))
+    cases = {
+        "payload-roles-escalated": escalated,
+        "payload-subject-changed": other_subject,
+        "signature-altered": forged_signature,
+        "signed-with-another-secret": other_secret,
+    }
+    statuses = {name: _refused_everywhere(bridge, token, finished_job) for name, token in cases.items()}
+    control = bridge.http.get("/v1/jobs", headers=bridge.headers(genuine))
+    evidence.measure(statuses=statuses, genuineTokenStatus=control.status_code)
+    evidence.threshold(statuses="all 401", genuineTokenStatus="== 200")
+    assert control.status_code == 200, control.text
+
+
+@pytest.mark.check(
+    "security.alg-none",
+    section="4",
+    title="An unsigned token (alg: none) claiming operator/admin is refused with 401",
+)
+def test_alg_none(shared_stack, finished_job, evidence):
+    bridge = shared_stack
+    claims = {"sub": "mallory", "roles": ["operator", "admin"], "exp": int(time.time()) + 600}
+    hs256_header = bridge.token().split(".")[0]
+    cases = {
+        "alg-none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}.",
+        "alg-None": f"{_b64({'alg': 'None', 'typ': 'JWT'})}.{_b64(claims)}.",
+        "alg-NONE": f"{_b64({'alg': 'NONE'})}.{_b64(claims)}.",
+        "pyjwt-none": jwt.encode(claims, None, algorithm="none"),
+        "hs256-header-no-signature": f"{hs256_header}.{_b64(claims)}.",
+    }
+    evidence.attach_json("tokens.json", cases)
+    statuses = {name: _refused_everywhere(bridge, token, finished_job) for name, token in cases.items()}
+    evidence.measure(statuses=statuses)
+    evidence.threshold(statuses="all 401")
+    # mallory never became anyone: no job of hers exists
+    assert not [row for row in bridge.registry_rows() if row["owner"] == "mallory"]
+
+
+@pytest.mark.check(
+    "security.wrong-role",
+    section="4",
+    title="A viewer, or a token with no known role, cannot submit or cancel (403)",
+)
+def test_wrong_role(shared_stack, finished_job, evidence):
+    bridge = shared_stack
+    viewer = bridge.token(roles=("viewer",))
+    unknown = bridge.token(roles=("superuser", "root"))
+    no_roles = bridge.token(roles=())
+    rows = len(bridge.registry_rows())
+    calls = {
+        "viewer POST /v1/jobs": bridge.submit("echo", {"message": "x"}, token=viewer),
+        "viewer POST cancel": bridge.http.post(
+            f"/v1/jobs/{finished_job}/cancel", headers=bridge.headers(viewer)
+        ),
+        "unknown-role POST /v1/jobs": bridge.submit("echo", {"message": "x"}, token=unknown),
+        "unknown-role GET /v1/jobs": bridge.http.get("/v1/jobs", headers=bridge.headers(unknown)),
+        "no-role POST /v1/jobs": bridge.submit("echo", {"message": "x"}, token=no_roles),
+        "no-role GET /v1/jobs/{id}": bridge.http.get(
+            f"/v1/jobs/{finished_job}", headers=bridge.headers(no_roles)
+        ),
+    }
+    viewer_read = bridge.http.get(f"/v1/jobs/{finished_job}", headers=bridge.headers(viewer))
+    evidence.measure(
+        statuses={call: r.status_code for call, r in calls.items()},
+        viewerReadOwnJob=viewer_read.status_code,
+        rowsAdded=len(bridge.registry_rows()) - rows,
+    )
+    evidence.threshold(statuses="all 403", viewerReadOwnJob="== 200", rowsAdded="== 0")
+    for response in calls.values():
+        _assert_problem(response, 403)
+    assert len(bridge.registry_rows()) == rows, "a refused role created a job"
+    assert viewer_read.status_code == 200, "a viewer may read their own job"
+
+
+@pytest.mark.check(
+    "security.isolation",
+    section="4",
+    title="Subject B cannot read, list or cancel subject A's job; an admin can",
+)
+def test_isolation(shared_stack, evidence):
+    bridge = shared_stack
+    job_id = bridge.submit_ok("sleep", {"ms": 1000})  # owner: the default subject ("A")
+    bob = bridge.token(subject="bob", roles=("operator",))
+    admin = bridge.token(subject="root", roles=("admin",))
+    bob_h, admin_h = bridge.headers(bob), bridge.headers(admin)
+    missing = bridge.http.get(f"/v1/jobs/{secrets.token_hex(8)}", headers=bob_h)
+    bob_calls = {
+        "GET /v1/jobs/{id}": bridge.http.get(f"/v1/jobs/{job_id}", headers=bob_h),
+        "GET /v1/jobs/{id}/attempts": bridge.http.get(f"/v1/jobs/{job_id}/attempts", headers=bob_h),
+        "POST /v1/jobs/{id}/cancel": bridge.http.post(f"/v1/jobs/{job_id}/cancel", headers=bob_h),
+    }
+    bob_lists = [
+        bridge.http.get("/v1/jobs", params=params, headers=bob_h).json()
+        for params in ({"limit": 500}, {"status": "queued"}, {"status": "running"})
+    ]
+    admin_read = bridge.http.get(f"/v1/jobs/{job_id}", headers=admin_h)
+    admin_list = bridge.http.get("/v1/jobs", params={"limit": 500}, headers=admin_h).json()
+    job = bridge.wait_terminal([job_id], timeout=30)[job_id]
+    bob_sees = sorted({item["id"] for page in bob_lists for item in page["items"]})
+    evidence.attach_json(
+        "bob-responses.json", {call: r.json() for call, r in bob_calls.items()} | {"lists": bob_lists}
+    )
+    evidence.measure(
+        bobStatuses={call: r.status_code for call, r in bob_calls.items()},
+        jobInBobsLists=job_id in bob_sees,
+        adminReadStatus=admin_read.status_code,
+        jobInAdminList=job_id in {item["id"] for item in admin_list["items"]},
+        finalStatus=job["status"],
+        cancelRequested=job["cancelRequested"],
+    )
+    evidence.threshold(
+        bobStatuses="all 404 (same problem as an unknown id)",
+        jobInBobsLists=False,
+        adminReadStatus="== 200",
+        jobInAdminList=True,
+        finalStatus="succeeded (B's cancel had no effect)",
+    )
+    for response in bob_calls.values():
+        body = _assert_problem(response, 404)
+        assert body["type"] == missing.json()["type"], "404 differs from an unknown id's"
+    assert job_id not in bob_sees
+    assert admin_read.status_code == 200 and admin_read.json()["owner"] == job["owner"]
+    assert job_id in {item["id"] for item in admin_list["items"]}
+    assert job["status"] == "succeeded" and job["cancelRequested"] is False
+
+
+# -- production secrets: the API process alone, no Redis, no stack -----------------------------
+
+
+def _clean_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(BRIDGE_VAR_PREFIXES)}
+    env.update(
+        PYTHONUNBUFFERED="1",
+        JOB_BACKEND="inline",
+        JOB_REGISTRY_PATH=str(tmp_path / "var" / "jobs" / "registry.db"),
+    )
+    env.update(settings)
+    return env
+
+
+class _Boot:
+    """`python -m uvicorn mcp_bridge.app:create_app --factory` with its own env and output files."""
+
+    def __init__(self, name: str, env: dict[str, str], workdir: Path) -> None:
+        self.name, self.port = name, free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.out, self.err = workdir / f"{name}.stdout", workdir / f"{name}.stderr"
+        argv = [sys.executable, "-m", "uvicorn", "mcp_bridge.app:create_app", "--factory"]
+        with self.out.open("wb") as out, self.err.open("wb") as err:
+            self.proc = subprocess.Popen(
+                [*argv, "--port", str(self.port)], env=env, cwd=workdir, stdout=out, stderr=err
+            )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def settled(self) -> bool:
+        """Exited, or serving /healthz."""
+        if self.proc.poll() is not None:
+            return True
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(5)
+
+    def output(self) -> tuple[str, str]:
+        return self.out.read_text(errors="replace"), self.err.read_text(errors="replace")
+
+
+def _refusal(boot: _Boot) -> dict[str, Any]:
+    stdout, stderr = boot.output()
+    lines = [line for line in (stdout + stderr).splitlines() if line.strip()]
+    return {
+        "exitCode": boot.proc.returncode,
+        "lines": lines,
+        "traceback": "Traceback" in stdout + stderr,
+    }
+
+
+@pytest.mark.check(
+    "security.production-dev-secret",
+    section="4",
+    title="ENVIRONMENT=production refuses AUTH_DEV_SECRET and a short AUTH_SECRET; 32 bytes starts",
+)
+def test_production_refuses_dev_secret(tmp_path, evidence):
+    good_secret = secrets.token_hex(16)  # 32 bytes
+    assert len(good_secret.encode()) == 32
+    refused_cases = {
+        "dev-secret-set": (
+            "AUTH_DEV_SECRET",
+            {"AUTH_DEV_SECRET": "dev-secret", "AUTH_SECRET": secrets.token_hex(32)},
+        ),
+        "dev-secret-only": ("AUTH_DEV_SECRET", {"AUTH_DEV_SECRET": "dev-secret"}),
+        "auth-secret-31-bytes": ("AUTH_SECRET", {"AUTH_SECRET": good_secret[:31]}),
+        "no-secret": ("AUTH_SECRET", {}),
+    }
+    boots = {
+        name: _Boot(name, _clean_env(tmp_path, ENVIRONMENT="production", **env), tmp_path / name)
+        for name, (_, env) in refused_cases.items()
+    }
+    accepted = _Boot(
+        "auth-secret-32-bytes",
+        _clean_env(tmp_path, ENVIRONMENT="production", AUTH_SECRET=good_secret),
+        tmp_path / "accepted",
+    )
+    try:
+        wait_until(
+            lambda: all(b.settled() for b in [*boots.values(), accepted]),
+            30,
+            what="every API process to exit or serve /healthz",
+        )
+        accepted_running = accepted.proc.poll() is None
+        probes: dict[str, int] = {}
+        if accepted_running:
+            for label, secret in (("tokenSignedWithAuthSecret", good_secret), ("devToken", "dev-secret")):
+                token = jwt.encode(
+                    {"sub": "ops", "roles": ["viewer"], "exp": int(time.time()) + 60},
+                    secret,
+                    algorithm="HS256",
+                )
+                probes[label] = httpx.get(
+                    f"{accepted.url}/v1/tools", headers={"Authorization": f"Bearer {token}"}
+                ).status_code
+    finally:
+        for boot in [*boots.values(), accepted]:
+            boot.stop()
+    results = {name: _refusal(boot) for name, boot in boots.items()}
+    accepted_exit = accepted.proc.returncode
+    for boot in [*boots.values(), accepted]:
+        stdout, stderr = boot.output()
+        evidence.attach_text(f"{boot.name}.log", f"--- stdout\n{stdout}--- stderr\n{stderr}")
+    evidence.measure(
+        refused={
+            name: {k: r[k] for k in ("exitCode", "traceback")} | {"message": r["lines"]}
+            for name, r in results.items()
+        },
+        thirtyTwoByteSecretStarted=accepted_running,
+        thirtyTwoByteProbes=probes,
+        thirtyTwoByteExitOnSigterm=accepted_exit,
+    )
+    evidence.threshold(
+        refused="exit != 0, exactly one line naming the variable, no traceback",
+        thirtyTwoByteSecretStarted=True,
+        thirtyTwoByteProbes="AUTH_SECRET token 200, dev-secret token 401",
+    )
+    for name, (variable, _) in refused_cases.items():
+        result = results[name]
+        assert result["exitCode"] not in (None, 0), f"{name}: the API started ({result})"
+        assert not result["traceback"], f"{name}: traceback instead of one line: {result['lines']}"
+        assert len(result["lines"]) == 1, f"{name}: expected one line, got {result['lines']}"
+        assert variable in result["lines"][0], f"{name}: {result['lines'][0]!r} lacks {variable}"
+    assert accepted_running, f"32-byte AUTH_SECRET refused: {accepted.output()}"
+    assert probes == {"tokenSignedWithAuthSecret": 200, "devToken": 401}
