@@ -55,6 +55,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="quick",
         help="quick (CI) or release (full scaling rounds)",
     )
+    group.addoption("--scaling-threshold", type=float, default=3.5,
+                    help="least 95%% CI lower bound of the 1 → 4 worker speedup (default 3.5)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -252,6 +254,16 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StackFacto
         reports = request.node.stash.get(REPORTS, {})
         failed = any(r.failed for r in reports.values())
         _teardown(made, request.node.stash.get(RECORDER, None), failed)
+
+
+@pytest.fixture(scope="module")
+def module_stack(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[StackFactory]:
+    """A stack factory whose stacks live for the whole module (measurements shared by checks)."""
+    make, made = _stack_factory(request, tmp_path_factory.mktemp("module"))
+    try:
+        yield make
+    finally:
+        _teardown(made, None, False)
 
 
 @pytest.fixture(scope="module")

@@ -97,8 +97,8 @@ def test_missing_token(shared_stack, finished_job, evidence):
             json={"tool": "echo", "arguments": {}},
             headers={"Authorization": "Basic cXVhbDpxdWFs"},
         ),
-        "POST /v1/jobs (empty Bearer)": bridge.http.post(
-            "/v1/jobs", json={"tool": "echo", "arguments": {}}, headers={"Authorization": "Bearer "}
+        "POST /v1/jobs (Bearer, no token)": bridge.http.post(
+            "/v1/jobs", json={"tool": "echo", "arguments": {}}, headers={"Authorization": "Bearer"}
         ),
     }
     evidence.attach_json(
@@ -159,7 +159,9 @@ def test_tampered_token(shared_stack, finished_job, evidence):
         "signature-altered": forged_signature,
         "signed-with-another-secret": other_secret,
     }
-    statuses = {name: _refused_everywhere(bridge, token, finished_job) for name, token in cases.items()}
+    statuses = {
+        name: _refused_everywhere(bridge, token, finished_job) for name, token in cases.items()
+    }
     control = bridge.http.get("/v1/jobs", headers=bridge.headers(genuine))
     evidence.measure(statuses=statuses, genuineTokenStatus=control.status_code)
     evidence.threshold(statuses="all 401", genuineTokenStatus="== 200")
@@ -183,7 +185,9 @@ def test_alg_none(shared_stack, finished_job, evidence):
         "hs256-header-no-signature": f"{hs256_header}.{_b64(claims)}.",
     }
     evidence.attach_json("tokens.json", cases)
-    statuses = {name: _refused_everywhere(bridge, token, finished_job) for name, token in cases.items()}
+    statuses = {
+        name: _refused_everywhere(bridge, token, finished_job) for name, token in cases.items()
+    }
     evidence.measure(statuses=statuses)
     evidence.threshold(statuses="all 401")
     # mallory never became anyone: no job of hers exists
@@ -233,7 +237,7 @@ def test_wrong_role(shared_stack, finished_job, evidence):
 )
 def test_isolation(shared_stack, evidence):
     bridge = shared_stack
-    job_id = bridge.submit_ok("sleep", {"ms": 1000})  # owner: the default subject ("A")
+    job_id = bridge.submit_ok("sleep", {"ms": 500})  # owner: the default subject ("A")
     bob = bridge.token(subject="bob", roles=("operator",))
     admin = bridge.token(subject="root", roles=("admin",))
     bob_h, admin_h = bridge.headers(bob), bridge.headers(admin)
@@ -252,7 +256,8 @@ def test_isolation(shared_stack, evidence):
     job = bridge.wait_terminal([job_id], timeout=30)[job_id]
     bob_sees = sorted({item["id"] for page in bob_lists for item in page["items"]})
     evidence.attach_json(
-        "bob-responses.json", {call: r.json() for call, r in bob_calls.items()} | {"lists": bob_lists}
+        "bob-responses.json",
+        {call: r.json() for call, r in bob_calls.items()} | {"lists": bob_lists},
     )
     evidence.measure(
         bobStatuses={call: r.status_code for call, r in bob_calls.items()},
@@ -338,6 +343,7 @@ def _refusal(boot: _Boot) -> dict[str, Any]:
     }
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 @pytest.mark.check(
     "security.production-dev-secret",
     section="4",
@@ -351,9 +357,7 @@ def test_production_refuses_dev_secret(tmp_path, evidence):
             "AUTH_DEV_SECRET",
             {"AUTH_DEV_SECRET": "dev-secret", "AUTH_SECRET": secrets.token_hex(32)},
         ),
-        "dev-secret-only": ("AUTH_DEV_SECRET", {"AUTH_DEV_SECRET": "dev-secret"}),
         "auth-secret-31-bytes": ("AUTH_SECRET", {"AUTH_SECRET": good_secret[:31]}),
-        "no-secret": ("AUTH_SECRET", {}),
     }
     boots = {
         name: _Boot(name, _clean_env(tmp_path, ENVIRONMENT="production", **env), tmp_path / name)
@@ -373,7 +377,10 @@ def test_production_refuses_dev_secret(tmp_path, evidence):
         accepted_running = accepted.proc.poll() is None
         probes: dict[str, int] = {}
         if accepted_running:
-            for label, secret in (("tokenSignedWithAuthSecret", good_secret), ("devToken", "dev-secret")):
+            for label, secret in (
+                ("tokenSignedWithAuthSecret", good_secret),
+                ("devToken", "dev-secret"),
+            ):
                 token = jwt.encode(
                     {"sub": "ops", "roles": ["viewer"], "exp": int(time.time()) + 60},
                     secret,

@@ -2,7 +2,3 @@
 
 Run ``python -m reports --help``. The evidence-directory contract is in ``docs/design.md``.
 """
-
-__all__ = ["__version__"]
-
-__version__ = "1"

@@ -49,8 +49,8 @@ def _text(
 
 
 def threshold_value(row: ScalingRow) -> float | None:
-    """``">= 3.5"`` → 3.5 (the speed-up threshold, when the record states one)."""
-    spec = row.thresholds.get("speedup")
+    """``">= 3.5"`` → 3.5: the record's threshold on the speed-up or on its CI lower bound."""
+    spec = row.thresholds.get("speedup", row.thresholds.get("ciLow"))
     if isinstance(spec, int | float) and not isinstance(spec, bool):
         return float(spec)
     match = re.search(r"[-+]?\d+(?:\.\d+)?", str(spec or ""))

@@ -12,6 +12,7 @@ from reports.licenses import DEFAULT_POLICY
 
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
+MAX_LINE = 300  # one readable stderr line per blocking item; the report has the rest
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,10 +72,8 @@ def summarise(outcome: Outcome, draft: bool) -> int:
     )
     for result in outcome.blocking:
         why = "; ".join(result.reasons) or "no detail"
-        print(
-            f"  {result.item.id} {result.status.value}: {result.item.title} — {why}",
-            file=sys.stderr,
-        )
+        line = f"  {result.item.id} {result.status.value}: {result.item.title} — {why}"
+        print(line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…", file=sys.stderr)
     if draft:
         print(f"--draft: report built anyway, bundle: {outcome.tarball}", file=sys.stderr)
         return 0

@@ -16,6 +16,7 @@ class ItemResult:
     reasons: list[str] = field(default_factory=list)
     checks: list[CheckResult] = field(default_factory=list)
     generated: list[GeneratorResult] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # check globs that matched no record
 
     @property
     def gating(self) -> bool:
@@ -42,9 +43,11 @@ def evaluate_item(
     statuses: list[Status] = []
     reasons: list[str] = []
     matched: list[CheckResult] = []
+    missing: list[str] = []
     for pattern in item.checks:
         found = match_checks(pattern, checks)
         if not found:
+            missing.append(pattern)
             statuses.append(Status.UNKNOWN)
             reasons.append(f"{pattern}: no check record")
         for check in found:
@@ -64,7 +67,7 @@ def evaluate_item(
     if not item.checks and not item.generator:
         reasons.append("not verified by the qualification suite")
     status = Status.combine(statuses)
-    return ItemResult(item=item, status=status, reasons=reasons, checks=matched, generated=gens)
+    return ItemResult(item, status, reasons, checks=matched, generated=gens, missing=missing)
 
 
 def evaluate_all(

@@ -35,7 +35,7 @@ def fingerprint(run: dict[str, Any]) -> list[tuple[str, str]]:
         ("Mode", _get(run, "mode")),
         ("Started", _get(run, "startedAt")),
         ("Finished", _get(run, "finishedAt")),
-        ("Command", _get(run, "command")),
+        ("Command", " && ".join(run_commands(run)) or DASH),
         ("Git commit", commit),
         ("Python", _get(run, "python")),
         ("Platform", _get(run, "platform")),
@@ -50,6 +50,14 @@ def fingerprint(run: dict[str, Any]) -> list[tuple[str, str]]:
         if k not in ("mcp-bridge", "celery", "kombu", "redis")
     ]
     return rows
+
+
+def run_commands(run: dict[str, Any]) -> list[str]:
+    """Every command that wrote into the run (``commands``), else the single ``command``."""
+    commands = run.get("commands")
+    if isinstance(commands, list) and commands:
+        return [str(c) for c in commands]
+    return [str(run["command"])] if run.get("command") else []
 
 
 def _paren(value: Any) -> str:

@@ -18,7 +18,7 @@ from reports.charts import scaling_svg
 from reports.errors import ReportInputError
 from reports.evaluate import ItemResult, evaluate_all, unmapped_checks
 from reports.evidence import EvidenceDir, load_evidence_dir
-from reports.fingerprint import epoch, fingerprint, release_date
+from reports.fingerprint import epoch, fingerprint, release_date, run_commands
 from reports.hashing import sha256_file
 from reports.license_review import LICENSE_REVIEW_PATH, SBOM_NAME, regenerate
 from reports.licenses import DEFAULT_POLICY, LicenseReview, PolicyError, load_policy
@@ -176,6 +176,7 @@ def report_context(
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
         "run": evidence.run,
         "fingerprint": fingerprint(evidence.run),
+        "reproduce": " && ".join(run_commands(evidence.run)) or "—",
         "items": items,
         "sections": sections,
         "counts": {s.value: counts.get(s, 0) for s in Status},

@@ -55,6 +55,7 @@ def make_env(template_dir: Path = TEMPLATE_DIR) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.do"],
     )
     env.filters.update(show=show, md_cell=md_cell, icon=icon, inline_code=inline_code)
     return env

@@ -66,6 +66,7 @@ SCALING: dict[str, dict[str, Any]] = {
         "speedup": 3.68,
         "ciLow": 3.52,
         "ciHigh": 3.81,
+        "confidence": 0.95,
         "efficiency": 0.92,
         "serialFraction": 0.029,
         "rounds": 5,

@@ -103,7 +103,7 @@ def scaling_rows(checks: dict[str, CheckResult]) -> list[ScalingRow]:
 
 
 def headline(rows: list[ScalingRow]) -> str:
-    """One line for the changelog/summary, e.g. ``bridge 3.62× (95% CI 3.41–3.80)``."""
+    """One line for the changelog, e.g. ``bridge 3.62× (95% CI 3.41–3.80)``."""
     parts = []
     for row in rows:
         speedup = row.number("speedup")
@@ -112,6 +112,8 @@ def headline(rows: list[ScalingRow]) -> str:
         text = f"{row.check_id.removeprefix('scaling.')} {speedup:.2f}×"
         low, high = row.number("ciLow"), row.number("ciHigh")
         if low is not None and high is not None:
-            text += f" (CI {low:.2f}–{high:.2f})"
+            conf = row.number("confidence")
+            label = f"{conf:.0%} CI" if conf is not None and 0 < conf < 1 else "CI"
+            text += f" ({label} {low:.2f}–{high:.2f})"
         parts.append(text)
     return ", ".join(parts)

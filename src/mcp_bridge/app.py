@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from mcp_bridge import __version__
 from mcp_bridge.api import problems
 from mcp_bridge.api.routes import router
+from mcp_bridge.api.watch import FinishWatcher
 from mcp_bridge.backends import build_backend
 from mcp_bridge.config import ConfigError, Settings, get_settings
 from mcp_bridge.jobs.dispatcher import Dispatcher
@@ -43,9 +44,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         backend.start()
         dispatcher.start()
+        app.state.watcher = FinishWatcher(registry)
         try:
             yield
         finally:
+            await app.state.watcher.close()
             dispatcher.stop()
             backend.stop()
 

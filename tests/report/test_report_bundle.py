@@ -136,3 +136,7 @@ def test_chart_draws_per_round_points_and_threshold() -> None:
     assert svg.count("<circle") == 6 + 1  # per-round points + the speed-up dot
     assert "threshold 3.5×" in svg
     assert row.unit == "s"
+    ci_bound = ScalingRow(
+        "scaling.raw-celery", "Raw", Status.PASS, {"speedup": 3.9}, {"ciLow": ">= 3.5"}
+    )
+    assert "threshold 3.5×" in scaling_svg([ci_bound])

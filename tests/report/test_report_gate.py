@@ -13,7 +13,12 @@ import pytest
 from reports import checklist_items as ci
 from reports.cli import main
 from reports.evaluate import glob_to_regex
-from reports.sample_evidence import write_sample_evidence, write_sample_repo, write_sample_sbom
+from reports.sample_evidence import (
+    write_check,
+    write_sample_evidence,
+    write_sample_repo,
+    write_sample_sbom,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -233,3 +238,14 @@ def test_glob_brackets_are_literal() -> None:
     regex = glob_to_regex("input.malformed[*]")
     assert regex.match("input.malformed[empty-body]")
     assert not regex.match("input.malformedX")
+
+
+def test_many_parametrised_cases_are_summarised(env: dict[str, Path]) -> None:
+    for n in range(10):
+        outcome = "failed" if n == 3 else "passed"
+        write_check(env["run"], f"input.malformed[case-{n}]", "4", outcome)
+    assert run_cli(env) == 1
+    assert statuses(env)["4.7"] == "FAIL"
+    md = (env["out"] / "ga-checklist.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| 4.7 |"))
+    assert "`input.malformed[case-3]`" in row and "12 of 13 records PASS" in row

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Annotated, Any
@@ -143,14 +142,15 @@ async def get_job(
     who: Caller,
     wait: Annotated[float, Query(ge=0, description="long-poll seconds until terminal")] = 0,
 ) -> dict[str, Any]:
-    job = await run_in_threadpool(_owned, request, who, job_id)
+    watcher = request.app.state.watcher
     deadline = time.monotonic() + min(wait, request.app.state.settings.max_wait_seconds)
-    pause = 0.01
-    while not job.status.terminal and time.monotonic() < deadline:
-        await asyncio.sleep(min(pause, max(deadline - time.monotonic(), 0)))
-        pause = min(pause * 1.5, 0.25)
+    while True:
+        mark = watcher.seq
         job = await run_in_threadpool(_owned, request, who, job_id)
-    return job_view(job)
+        remaining = deadline - time.monotonic()
+        if job.status.terminal or remaining <= 0:
+            return job_view(job)
+        await watcher.wait(mark, remaining)
 
 
 @router.get("/v1/jobs/{job_id}/attempts")

@@ -206,6 +206,11 @@ def _quiet_logs(verbose: bool) -> None:
 async def _asgi_target(options: BenchmarkOptions) -> AsyncIterator[Target]:
     from mcp_bridge.app import create_app
     from mcp_bridge.benchmarking.asgi import Lifespan
+    from mcp_bridge.benchmarking.celery_isolation import (
+        forget_stale_bridge_tasks,
+        isolate_pool,
+        release_pool,
+    )
     from mcp_bridge.benchmarking.inline_worker import InlineWorker
     from mcp_bridge.config import ConfigError
     from mcp_bridge.security.tokens import mint
@@ -218,10 +223,15 @@ async def _asgi_target(options: BenchmarkOptions) -> AsyncIterator[Target]:
         )
         if own_registry:
             settings = in_process_settings(options, Path(tmp))
+        if settings.job_backend == "celery":
+            forget_stale_bridge_tasks()
         try:
             app = create_app(settings)
         except ConfigError as error:
             raise BenchmarkError(str(error)) from None
+        celery_app = getattr(app.state.backend, "app", None)
+        if celery_app is not None:
+            isolate_pool(celery_app)
         _quiet_logs(options.verbose)
         token = options.token or mint(BENCH_SUBJECT, ["operator"], settings.signing_secret)
         parameters: dict[str, Any] = {
@@ -229,38 +239,42 @@ async def _asgi_target(options: BenchmarkOptions) -> AsyncIterator[Target]:
         }
         if settings.job_backend == "inline":
             parameters["inlineBackendConcurrency"] = settings.inline_concurrency
-        async with Lifespan(app):
-            worker = None
-            if options.celery_inline_worker:
-                parameters["celeryPollingInterval"] = options.celery_polling_interval
-                worker = InlineWorker(
-                    app.state.backend.app,
-                    options.celery_inline_worker_concurrency,
-                    polling_interval=options.celery_polling_interval,
-                    loglevel="INFO" if options.verbose else "WARNING",
-                )
-                await asyncio.to_thread(worker.start)
-            try:
-                async with httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app),
-                    base_url=ASGI_BASE_URL,
-                    headers={"Authorization": f"Bearer {token}"},
-                    timeout=options.request_timeout,
-                ) as client:
-                    yield Target(
-                        client,
-                        config_block(
-                            settings.job_backend,
-                            settings,
-                            options.celery_inline_worker,
-                            options.celery_inline_worker_concurrency,
-                        ),
-                        ASGI_BASE_URL,
-                        parameters,
+        try:
+            async with Lifespan(app):
+                worker = None
+                if options.celery_inline_worker:
+                    parameters["celeryPollingInterval"] = options.celery_polling_interval
+                    worker = InlineWorker(
+                        app.state.backend.app,
+                        options.celery_inline_worker_concurrency,
+                        polling_interval=options.celery_polling_interval,
+                        loglevel="INFO" if options.verbose else "WARNING",
                     )
-            finally:
-                if worker is not None:
-                    await asyncio.to_thread(worker.stop)
+                    await asyncio.to_thread(worker.start)
+                try:
+                    async with httpx.AsyncClient(
+                        transport=httpx.ASGITransport(app=app),
+                        base_url=ASGI_BASE_URL,
+                        headers={"Authorization": f"Bearer {token}"},
+                        timeout=options.request_timeout,
+                    ) as client:
+                        yield Target(
+                            client,
+                            config_block(
+                                settings.job_backend,
+                                settings,
+                                options.celery_inline_worker,
+                                options.celery_inline_worker_concurrency,
+                            ),
+                            ASGI_BASE_URL,
+                            parameters,
+                        )
+                finally:
+                    if worker is not None:
+                        await asyncio.to_thread(worker.stop)
+        finally:
+            if celery_app is not None:
+                release_pool(celery_app)
 
 
 @asynccontextmanager

@@ -365,6 +365,11 @@ class Registry:
                 conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
         return self.get(job_id)
 
+    def last_event_seq(self) -> int:
+        """The newest finish event's sequence number: changes whenever a job turns terminal."""
+        row = self._conn().execute("SELECT MAX(seq) FROM job_events").fetchone()
+        return row[0] or 0
+
     def events_since(self, seq: int, limit: int = 10_000) -> list[FinishedEvent]:
         rows = self._conn().execute(
             "SELECT seq, job_id, tool, status, queue_wait, runtime FROM job_events "

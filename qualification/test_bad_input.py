@@ -1,0 +1,201 @@
+"""§4 bad input: every malformed request is answered with a 4xx problem+json naming what is
+wrong, never a 5xx, and never leaves a job behind in the registry."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from qualification.stack.bridge import BridgeStack
+
+pytestmark = pytest.mark.input
+
+PROBLEM_JSON = "application/problem+json"
+DEFAULT_MAX_BODY = 1_048_576  # MAX_BODY_BYTES's default (the shared stack does not set it)
+#: Any client error except those that would mean the request never reached validation
+#: (an auth or routing mistake in the check itself).
+CLIENT_ERROR = frozenset(range(400, 500)) - {401, 403, 404, 405}
+NOT_FOUND = frozenset({404})
+TOO_LARGE = frozenset({413})
+
+
+def _json(data: Any) -> bytes:
+    return json.dumps(data).encode()
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad request. `{job}` in the path is an existing job of the caller, `{unknown}` is not."""
+
+    id: str
+    body: bytes | None = None
+    method: str = "POST"
+    path: str = "/v1/jobs"
+    params: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = "application/json"
+    chunked: bool = False
+    field: str | None = None  # the field the problem must name (errors[].field or detail)
+    statuses: frozenset[int] = CLIENT_ERROR
+
+
+OVERSIZED = b'{"tool":"echo","arguments":{"message":"' + b"a" * DEFAULT_MAX_BODY + b'"}}'
+ECHO = _json({"tool": "echo", "arguments": {"message": "hi"}})
+
+CASES = [
+    Case("malformed-json", b'{"tool": "echo", "arguments": {', field="body"),
+    Case("empty-body", b"", field="body"),
+    Case("non-object-body", _json([{"tool": "echo", "arguments": {}}]), field="body"),
+    Case("missing-tool", _json({"arguments": {"message": "hi"}}), field="tool"),
+    Case("tool-not-string", _json({"tool": 42, "arguments": {}}), field="tool"),
+    Case("tool-empty", _json({"tool": "", "arguments": {}}), field="tool"),
+    Case("unknown-tool", _json({"tool": "rm -rf /", "arguments": {}}), field="tool"),
+    Case("arguments-not-object", _json({"tool": "echo", "arguments": ["hi"]}), field="arguments"),
+    Case("sleep-ms-negative", _json({"tool": "sleep", "arguments": {"ms": -1}}), field="ms"),
+    Case("sleep-ms-string", _json({"tool": "sleep", "arguments": {"ms": "x"}}), field="ms"),
+    Case("sleep-ms-missing", _json({"tool": "sleep", "arguments": {}}), field="ms"),
+    Case("sleep-ms-over-max", _json({"tool": "sleep", "arguments": {"ms": 10**9}}), field="ms"),
+    Case(
+        "unknown-argument",
+        _json({"tool": "echo", "arguments": {"message": "hi", "shell": "id"}}),
+        field="shell",
+    ),
+    Case(
+        "unknown-top-level-field",
+        _json({"tool": "echo", "arguments": {}, "priority": 9}),
+        field="priority",
+    ),
+    Case("nan-literal", b'{"tool": "sleep", "arguments": {"ms": NaN}}', field="ms"),
+    Case("non-utf8-body", b'{"tool": "echo", "arguments": {"message": "\xff\xfe"}}', field="body"),
+    Case("lone-surrogate", b'{"tool": "echo", "arguments": {"message": "\\ud800"}}'),
+    Case("deeply-nested-json", b"[" * 100_000 + b"]" * 100_000, field="body"),
+    Case("huge-integer", b'{"tool": "sleep", "arguments": {"ms": ' + b"9" * 5000 + b"}}"),
+    Case("body-over-limit", OVERSIZED, statuses=TOO_LARGE),
+    Case("body-over-limit-chunked", OVERSIZED, chunked=True, statuses=TOO_LARGE),
+    Case("wrong-content-type", ECHO, content_type="text/plain"),
+    Case("form-content-type", b"tool=echo", content_type="application/x-www-form-urlencoded"),
+    Case(
+        "idempotency-key-too-long",
+        ECHO,
+        headers={"Idempotency-Key": "k" * 256},
+        field="Idempotency-Key",
+    ),
+    Case(
+        "bad-page-token", method="GET", params={"pageToken": "bm90LWEtdG9rZW4"}, field="pageToken"
+    ),
+    Case("bad-status-filter", method="GET", params={"status": "done"}, field="status"),
+    Case("bad-limit", method="GET", params={"limit": 0}, field="limit"),
+    Case("wait-negative", method="GET", path="/v1/jobs/{job}", params={"wait": -1}, field="wait"),
+    Case(
+        "wait-not-a-number",
+        method="GET",
+        path="/v1/jobs/{job}",
+        params={"wait": "soon"},
+        field="wait",
+    ),
+    Case("unknown-job-id", method="GET", path="/v1/jobs/{unknown}", statuses=NOT_FOUND),
+    Case(
+        "unknown-job-attempts", method="GET", path="/v1/jobs/{unknown}/attempts", statuses=NOT_FOUND
+    ),
+    Case("cancel-unknown-job", path="/v1/jobs/{unknown}/cancel", statuses=NOT_FOUND),
+]
+
+
+@pytest.fixture(scope="module")
+def existing_job(shared_stack: BridgeStack) -> str:
+    job_id = shared_stack.submit_ok("echo", {"message": "existing"})
+    shared_stack.wait_terminal([job_id], timeout=30)
+    return job_id
+
+
+def _send(bridge: BridgeStack, case: Case, job_id: str) -> tuple[dict[str, Any], httpx.Response]:
+    path = case.path.format(job=job_id, unknown=uuid.uuid4())
+    headers = {**bridge.headers(), **case.headers}
+    if case.content_type is not None and case.method == "POST":
+        headers["Content-Type"] = case.content_type
+    content: bytes | Iterator[bytes] | None = case.body
+    if case.chunked and case.body is not None:
+        body = case.body
+        content = iter([body[i : i + 65536] for i in range(0, len(body), 65536)])
+    # A fresh connection per case: a server that drops one must not fail the next case.
+    with httpx.Client(base_url=bridge.api.url, timeout=30) as client:
+        response = client.request(
+            case.method, path, params=case.params, headers=headers, content=content
+        )
+    sent = {
+        "method": case.method,
+        "path": path,
+        "params": case.params,
+        "headers": {k: v for k, v in headers.items() if k.lower() != "authorization"},
+        "bodyBytes": None if case.body is None else len(case.body),
+        "bodyHead": None if case.body is None else repr(case.body[:200]),
+        "chunked": case.chunked,
+    }
+    return sent, response
+
+
+def _names(body: dict[str, Any], name: str) -> bool:
+    fields = [str(e.get("field", "")) for e in body.get("errors") or [] if isinstance(e, dict)]
+    wanted = name.lower()
+    return any(wanted in f.lower() for f in fields) or wanted in str(body.get("detail", "")).lower()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+@pytest.mark.check(
+    "input.malformed",
+    section="4",
+    title="Malformed requests get a 4xx problem+json naming the fault and create no job",
+)
+def test_malformed_request(shared_stack, existing_job, case, evidence):
+    bridge = shared_stack
+    rows_before = len(bridge.registry_rows())
+    sent, response = _send(bridge, case, existing_job)
+    rows_after = len(bridge.registry_rows())
+    content_type = response.headers.get("content-type", "")
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    evidence.attach_json(
+        "exchange.json",
+        {
+            "request": sent,
+            "response": {
+                "status": response.status_code,
+                "headers": dict(response.headers),
+                "body": body if body is not None else response.text[:2000],
+            },
+        },
+    )
+    named = isinstance(body, dict) and case.field is not None and _names(body, case.field)
+    evidence.measure(
+        status=response.status_code,
+        contentType=content_type,
+        problemType=body.get("type") if isinstance(body, dict) else None,
+        fieldNamed=named if case.field else None,
+        rowsAdded=rows_after - rows_before,
+    )
+    expected = (
+        "4xx" if case.statuses == CLIENT_ERROR else " or ".join(map(str, sorted(case.statuses)))
+    )
+    evidence.threshold(
+        status=f"{expected} (never 5xx)",
+        contentType=PROBLEM_JSON,
+        fieldNamed=f"names {case.field!r}" if case.field else None,
+        rowsAdded="== 0",
+    )
+    assert response.status_code in case.statuses, f"{response.status_code}: {response.text[:500]}"
+    assert content_type.startswith(PROBLEM_JSON), content_type
+    assert isinstance(body, dict), response.text[:500]
+    assert {"type", "title", "status", "detail"} <= body.keys(), body
+    assert body["status"] == response.status_code, body
+    assert all(isinstance(body[k], str) and body[k] for k in ("type", "title", "detail")), body
+    if case.field:
+        assert named, f"the problem does not name {case.field!r}: {body}"
+    assert rows_after == rows_before, "a rejected request added a row to the registry"

@@ -1,0 +1,178 @@
+"""§3 throughput validation: 1 → 4 workers, measured in interleaved rounds, with a bootstrap
+confidence interval — for the bridge end to end, plain Celery, and the inline in-memory path.
+
+Serial: it needs the machine to itself. Quick mode (CI) runs fewer, smaller rounds and says so
+in the evidence; `--qualification-mode release` runs the full workload.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qualification.plugin import RUN_DIR
+from qualification.raw_celery import run_round
+from qualification.stack.bridge import BridgeStack, WorkerPinger
+from qualification.stack.managed import ManagedProcess
+from qualification.statistics import Scaling, speedup_ci
+
+pytestmark = [pytest.mark.scaling, pytest.mark.serial]
+
+SLEEP_MS = 50
+CONCURRENCY = 16
+#: mode → (measured rounds per configuration, jobs per round); one warm-up round precedes them.
+WORKLOADS = {"quick": (3, 100), "release": (6, 200)}
+BRIDGE_TARGET = 3.8
+RAW_RATIO_TARGET = 0.97
+INLINE_TARGET = 3.5
+
+
+@dataclass
+class Series:
+    """Round wall times of one configuration (warm-up excluded) and their artefacts."""
+
+    walls: list[float] = field(default_factory=list)
+    artefacts: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Measurements:
+    mode: str
+    rounds: int
+    jobs: int
+    out_dir: Path
+    bridge: dict[int, Series]
+    raw: dict[int, Series]
+    inline: dict[int, Series]
+
+    def workload(self) -> dict[str, Any]:
+        return {"mode": self.mode, "rounds": self.rounds, "warmupRounds": 1,
+                "jobsPerRound": self.jobs, "tool": "sleep", "sleepMs": SLEEP_MS,
+                "kind": "I/O-bound", "interleaved": "1,4,1,4,…"}
+
+
+def _benchmark(out_dir: Path, label: str, *args: str) -> tuple[float, Path]:
+    """One round through the benchmarking CLI; returns its wall time and artefact."""
+    target = out_dir / label
+    command = [sys.executable, "-m", "mcp_bridge.benchmarking", "--scenario", "sleep",
+               "--sleep-ms", str(SLEEP_MS), "--iterations", "1", "--concurrency",
+               str(CONCURRENCY), "--output-dir", str(target), "--label", label, *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "CI": "true"})
+    assert done.returncode == 0, f"{label}: {done.stderr.strip()[-500:]}"
+    artefact = max(target.glob("*.json"))
+    return json.loads(artefact.read_text())["summary"]["mean"], artefact
+
+
+def _raw_workers(bridge: BridgeStack, queue: str, count: int) -> list[ManagedProcess]:
+    """Plain Celery workers (same flags as the bridge's) on the bridge stack's Redis."""
+    broker = bridge.env["CELERY_BROKER_URL"]
+    pinger = WorkerPinger(broker)
+    workers = []
+    for index in range(count):
+        node = f"raw-{queue}-{index}@qualification"
+        workers.append(ManagedProcess(
+            f"raw-{queue}-{index}",
+            [sys.executable, "-m", "celery", "-A", "qualification.raw_celery", "worker",
+             "--pool", "solo", "-Q", queue, "-n", node, "--without-mingle", "--without-gossip",
+             "--loglevel", "WARNING"],
+            {**dict(os.environ), "RAW_CELERY_BROKER_URL": broker}, bridge.log_dir,
+            lambda node=node: pinger.answers(node), cwd=Path.cwd(),
+        ))
+    for worker in workers:
+        worker.spawn()
+    for worker in workers:
+        worker.wait_ready()
+    return workers
+
+
+@pytest.fixture(scope="module")
+def measurements(module_stack, request, tmp_path_factory) -> Measurements:
+    """All rounds, interleaved 1,4,1,4 within each system, in one run on one machine."""
+    mode = request.config.getoption("qualification_mode")
+    rounds, jobs = WORKLOADS[mode]
+    run_dir = request.config.stash[RUN_DIR]
+    out_dir = run_dir / "benchmarks" / "scaling"
+    stacks = {1: module_stack(workers=1), 4: module_stack(workers=4)}
+    raw = {n: _raw_workers(stacks[4], f"raw{n}", n) for n in (1, 4)}
+    result = Measurements(mode, rounds, jobs, out_dir, {1: Series(), 4: Series()},
+                          {1: Series(), 4: Series()}, {1: Series(), 4: Series()})
+    try:
+        for round_no in range(rounds + 1):
+            measured = round_no > 0
+            for n in (1, 4):
+                bridge = stacks[n]
+                wall, artefact = _benchmark(
+                    out_dir, f"bridge-{n}w-r{round_no}", "--transport", "http",
+                    "--base-url", bridge.api.url, "--token", bridge.token(),
+                    "--job-backend", "celery", "--jobs-per-iteration", str(jobs),
+                )
+                raw_wall = run_round(stacks[4].env["CELERY_BROKER_URL"], f"raw{n}", jobs,
+                                     SLEEP_MS, timeout=120)
+                inline_wall, inline_artefact = _benchmark(
+                    out_dir, f"inline-{n}w-r{round_no}", "--job-backend", "celery",
+                    "--celery-inline-worker", "--celery-inline-worker-concurrency", str(n),
+                    "--jobs-per-iteration", str(jobs),
+                )
+                if measured:
+                    result.bridge[n].walls.append(wall)
+                    result.bridge[n].artefacts.append(artefact)
+                    result.raw[n].walls.append(raw_wall)
+                    result.inline[n].walls.append(inline_wall)
+                    result.inline[n].artefacts.append(inline_artefact)
+    finally:
+        for workers in raw.values():
+            for worker in workers:
+                worker.close()
+    return result
+
+
+def _record(evidence, m: Measurements, series: dict[int, Series], scaling: Scaling,
+            threshold: float, **extra: Any) -> None:
+    evidence.measure(**scaling.as_dict(), workload=m.workload(), cores=len(os.sched_getaffinity(0)),
+                     roundsW1=series[1].walls, roundsW4=series[4].walls, **extra)
+    evidence.threshold(ciLow=f">= {threshold}")
+    for n in (1, 4):
+        for artefact in series[n].artefacts:
+            evidence.attach(artefact, f"{n}w-{artefact.parent.name}.json")
+    evidence.attach_json("rounds.json", {"w1": series[1].walls, "w4": series[4].walls})
+
+
+@pytest.mark.check("scaling.bridge", section="3",
+                   title="Bridge end to end: 1 → 4 workers speedup (95% CI lower bound)")
+def test_bridge_scaling(measurements, evidence, request):
+    threshold = request.config.getoption("scaling_threshold")
+    bridge = speedup_ci(measurements.bridge[1].walls, measurements.bridge[4].walls)
+    raw = speedup_ci(measurements.raw[1].walls, measurements.raw[4].walls)
+    _record(evidence, measurements, measurements.bridge, bridge, threshold,
+            rawCeleryRatio=round(bridge.speedup / raw.speedup, 3),
+            targetSpeedup=BRIDGE_TARGET, targetRawRatio=RAW_RATIO_TARGET)
+    assert bridge.ci_low >= threshold, (
+        f"speedup {bridge.speedup:.2f}× (95% CI {bridge.ci_low:.2f}–{bridge.ci_high:.2f}) "
+        f"below {threshold}×"
+    )
+
+
+@pytest.mark.check("scaling.raw-celery", section="3",
+                   title="Plain Celery on the same machine: 1 → 4 workers (reference)")
+def test_raw_celery_scaling(measurements, evidence, request):
+    threshold = request.config.getoption("scaling_threshold")
+    raw = speedup_ci(measurements.raw[1].walls, measurements.raw[4].walls)
+    _record(evidence, measurements, measurements.raw, raw, threshold)
+    assert raw.ci_low >= threshold, f"plain Celery reached only {raw.speedup:.2f}× here"
+
+
+@pytest.mark.check("scaling.inline", section="3",
+                   title="Inline worker, memory transport: 1 → 4 threads speedup")
+def test_inline_scaling(measurements, evidence):
+    inline = speedup_ci(measurements.inline[1].walls, measurements.inline[4].walls)
+    _record(evidence, measurements, measurements.inline, inline, INLINE_TARGET,
+            checklistFigure=1.5)
+    assert inline.ci_low >= INLINE_TARGET, f"inline path reached only {inline.speedup:.2f}×"
