@@ -67,10 +67,10 @@ def _medians_panel(rows: list[ScalingRow], x0: float, y0: float, w: float, h: fl
     values = [v for r in data for v in (r.number("medianW1"), r.number("medianW4")) if v]
     values += [s for r in data for s in r.samples(1) + r.samples(4)]
     ticks = nice_ticks(max(values) * 1.1)
-    top = ticks[-1]
+    y_max = ticks[-1]
 
     def ypos(v: float) -> float:
-        return y0 + h - (v / top) * h
+        return y0 + h - (v / y_max) * h
 
     for t in ticks:
         out.append(
@@ -98,15 +98,26 @@ def _medians_panel(rows: list[ScalingRow], x0: float, y0: float, w: float, h: fl
                     f"<title>{escape(row.check_id)} {workers}w median {value:g}</title>"
                     "</rect>"
                 )
-                out.append(_text(bx + bar / 2, ypos(value) - 4, _fmt(value), 10))
-            for sample in row.samples(workers):
+            samples = row.samples(workers)
+            for k, sample in enumerate(samples):
+                spread = 0.5 if len(samples) == 1 else 0.2 + 0.6 * k / (len(samples) - 1)
                 out.append(
-                    f'<circle cx="{bx + bar / 2:.1f}" cy="{ypos(sample):.1f}" r="2.4" '
-                    f'fill="#fff" stroke="{C_INK}" stroke-width="1"/>'
+                    f'<circle cx="{bx + bar * spread:.1f}" cy="{ypos(sample):.1f}" r="2.4" '
+                    f'fill="#fff" stroke="{C_INK}" stroke-width="1">'
+                    f"<title>round {k + 1}: {sample:g}</title></circle>"
                 )
+            if value is not None:
+                label_y = min([ypos(value), *(ypos(v) for v in samples)])
+                out.append(_text(bx + bar / 2, label_y - 5, _fmt(value), 10))
         out.append(_text(cx, y0 + h + 16, row.check_id.removeprefix("scaling."), 11))
     out.append(f'<line x1="{x0}" x2="{x0 + w}" y1="{y0 + h}" y2="{y0 + h}" stroke="{C_MUTED}"/>')
     legend_y = y0 + h + 34
+    if any(r.samples(1) or r.samples(4) for r in data):
+        lx = x0 + 180
+        out.append(
+            f'<circle cx="{lx + 5}" cy="{legend_y - 4}" r="2.4" fill="#fff" stroke="{C_INK}"/>'
+        )
+        out.append(_text(lx + 14, legend_y, "per-round value", 10, "start", C_MUTED))
     for j, (label, colour) in enumerate((("1 worker", C_W1), ("4 workers", C_W4))):
         lx = x0 + j * 90
         out.append(
@@ -174,9 +185,7 @@ def _speedup_panel(rows: list[ScalingRow], x0: float, y0: float, w: float, h: fl
     out.append(f'<line x1="{x0}" x2="{x0 + w}" y1="{y0 + h}" y2="{y0 + h}" stroke="{C_MUTED}"/>')
     if any(threshold_value(r) is not None for r in data):
         out.append(f'<rect x="{x0}" y="{y0 + h + 25}" width="10" height="3" fill="{C_TARGET}"/>')
-        out.append(
-            _text(x0 + 14, y0 + h + 30, "required speed-up (check threshold)", 10, "start", C_MUTED)
-        )
+        out.append(_text(x0 + 14, y0 + h + 30, "required (check threshold)", 10, "start", C_MUTED))
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tarfile
 from pathlib import Path
 
@@ -133,10 +134,29 @@ def test_chart_draws_per_round_points_and_threshold() -> None:
         {"speedup": ">= 3.5"},
     )
     svg = scaling_svg([row])
-    assert svg.count("<circle") == 6 + 1  # per-round points + the speed-up dot
+    assert svg.count("<title>round ") == 6  # one point per round and worker count
+    assert "per-round value" in svg
     assert "threshold 3.5×" in svg
     assert row.unit == "s"
     ci_bound = ScalingRow(
         "scaling.raw-celery", "Raw", Status.PASS, {"speedup": 3.9}, {"ciLow": ">= 3.5"}
     )
     assert "threshold 3.5×" in scaling_svg([ci_bound])
+
+
+def test_bar_heights_follow_the_medians() -> None:
+    row = ScalingRow(
+        "scaling.bridge",
+        "Bridge",
+        Status.PASS,
+        {"medianW1": 12.0, "medianW4": 3.0, "roundsW1": [11.0, 13.0], "roundsW4": [2.9, 3.1]},
+        {},
+    )
+    heights = [
+        float(h)
+        for h in re.findall(
+            r'<rect x="[^"]+" y="[^"]+" width="[^"]+" height="([^"]+)"', scaling_svg([row])
+        )
+    ]
+    bars = [h for h in heights if h not in (300.0, 10.0)]  # background and legend swatches
+    assert len(bars) == 2 and abs(bars[0] / bars[1] - 4.0) < 0.05

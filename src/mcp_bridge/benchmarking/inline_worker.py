@@ -57,6 +57,10 @@ class InlineWorker:
             options["polling_interval"] = self.polling_interval
             self.app.conf.broker_transport_options = options
         self.app.finalize()
+        # The threads pool runs tasks through `current_app`, which in a fresh thread is the
+        # process's default app: make it this one (as celery.contrib.testing does).
+        self.app.set_current()
+        self.app.set_default()
         controller = _Controller(
             app=self.app,
             hostname=f"bench-inline@{socket.gethostname()}",

@@ -1,0 +1,81 @@
+"""§2 benchmark harness: the checklist's two benchmark commands run verbatim and write the
+artefact the checklist describes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.bench
+
+TOKEN_SNIPPET = """from mcp_bridge.security.simple_jwt import jwt
+print(jwt.encode({"sub": "bench", "roles": ["operator"]}, "dev-secret", algorithm="HS256"))
+"""
+
+
+def _bench(args: list[str], out_dir: Path, env: dict[str, str]) -> dict:
+    """Run `python -m mcp_bridge.benchmarking ARGS --output-dir OUT`; return its one artefact."""
+    command = [sys.executable, "-m", "mcp_bridge.benchmarking", *args, "--output-dir", str(out_dir)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    artefacts = sorted(out_dir.glob("*-smoke.json"))
+    assert len(artefacts) == 1, f"expected one <timestamp>-smoke.json in {out_dir}"
+    return json.loads(artefacts[0].read_text()) | {"_path": str(artefacts[0])}
+
+
+def _summary_ok(artefact: dict, iterations: int) -> None:
+    summary = artefact["summary"]
+    assert summary["count"] == iterations
+    assert 0 < summary["min"] <= summary["mean"] <= summary["max"]
+    assert summary["throughput"] > 0
+
+
+@pytest.mark.check("bench.inline-worker", section="2",
+                   title="Checklist command: in-process benchmark with a Celery inline worker")
+def test_celery_inline_worker_benchmark(evidence, tmp_path):
+    out_dir = evidence.files_dir / "artefacts"
+    artefact = _bench(
+        ["--scenario", "smoke", "--iterations", "5", "--concurrency", "4",
+         "--job-backend", "celery", "--celery-inline-worker",
+         "--celery-inline-worker-concurrency", "4", "--label", "celery-inline"],
+        out_dir, {**os.environ, "CI": "true"},
+    )
+    config = artefact["config"]
+    evidence.attach(Path(artefact["_path"]), "celery-inline-smoke.json")
+    evidence.measure(summaryMean=artefact["summary"]["mean"], config=config)
+    evidence.threshold(config="the checklist's config block: celery, inline worker ×4")
+    assert config["jobBackend"] == "celery"
+    assert config["celery"]["inlineWorker"] == {"enabled": True, "concurrency": 4}
+    assert config["celery"]["taskAlwaysEager"] is False
+    assert config["celery"]["taskEagerPropagates"] is True
+    assert {"brokerUrl", "resultBackend"} <= set(config["celery"])
+    assert artefact["label"] == "celery-inline"
+    _summary_ok(artefact, 5)
+
+
+@pytest.mark.check("bench.http", section="2",
+                   title="Checklist command: benchmark against an external API with workers")
+def test_http_benchmark_against_workers(stack, evidence):
+    bridge = stack(workers=2, env={"AUTH_DEV_SECRET": "dev-secret"})
+    token = subprocess.run([sys.executable, "-"], input=TOKEN_SNIPPET, capture_output=True,
+                           text=True, timeout=30, check=True).stdout.strip()
+    env = {**os.environ, "CI": "true", "CELERY_BROKER_URL": bridge.env["CELERY_BROKER_URL"],
+           "CELERY_RESULT_BACKEND": bridge.env["CELERY_RESULT_BACKEND"]}
+    artefact = _bench(
+        ["--scenario", "smoke", "--iterations", "10", "--concurrency", "4",
+         "--transport", "http", "--base-url", bridge.api.url, "--token", token,
+         "--job-backend", "celery", "--label", "celery-http"],
+        evidence.files_dir / "artefacts", env,
+    )
+    evidence.attach(Path(artefact["_path"]), "celery-http-smoke.json")
+    evidence.measure(summaryMean=artefact["summary"]["mean"], jobs=artefact["jobs"]["statuses"])
+    evidence.threshold(jobs="every job succeeded")
+    assert artefact["config"]["jobBackend"] == "celery"
+    assert artefact["config"]["celery"]["inlineWorker"]["enabled"] is False
+    assert set(artefact["jobs"]["statuses"]) == {"succeeded"}
+    _summary_ok(artefact, 10)

@@ -1,0 +1,559 @@
+"""§1 runtime configuration: the checklist's variables and commands, run as written, bring up an API
+and workers that run jobs; bad configuration stops a process at once with one line naming the
+variable."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from qualification.stack.bridge import BridgeStack
+from qualification.stack.process import free_port, wait_until
+
+pytestmark = [
+    pytest.mark.config,
+    # the checklist's AUTH_DEV_SECRET is 10 bytes: PyJWT warns when the suite signs with it
+    pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning"),
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKLIST = ROOT / "docs" / "celery-ga-checklist.md"
+#: The checklist's `export`s (§1). The broker URLs point at the suite's Redis (same databases).
+CHECKLIST_VARS = (
+    "JOB_BACKEND",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "JOB_REGISTRY_PATH",
+    "AUTH_DEV_SECRET",
+)
+CHECKLIST_LITERALS = {"JOB_REGISTRY_PATH": "var/jobs/registry.db", "AUTH_DEV_SECRET": "dev-secret"}
+#: Settings the bridge reads from the environment; stripped from the inherited environment.
+BRIDGE_VAR_PREFIXES = ("ENVIRONMENT", "JOB_", "CELERY_", "AUTH_", "METRICS_", "MAX_", "INLINE_")
+
+
+def _shell_env(*layers: dict[str, str]) -> dict[str, str]:
+    """An operator's shell: the inherited environment without bridge settings, plus `layers`;
+    `python` on PATH is the interpreter under test."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(BRIDGE_VAR_PREFIXES)}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    for layer in layers:
+        env.update(layer)
+    return env
+
+
+class _Launch:
+    """A process started as an operator would, with its output in files; `settled` once it has
+    exited or is serving (whichever comes first)."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        workdir: Path,
+        serving: Callable[[_Launch], bool],
+        cwd: Path | None = None,
+    ) -> None:
+        self.name, self.argv, self._serving = name, argv, serving
+        self.started = False
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.out, self.err = workdir / f"{name}.stdout", workdir / f"{name}.stderr"
+        with self.out.open("wb") as out, self.err.open("wb") as err:
+            self.proc = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=cwd or workdir,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def serving(self) -> bool:
+        try:
+            return self.running and self._serving(self)
+        except httpx.HTTPError:
+            return False
+
+    def settled(self) -> bool:
+        if not self.running:
+            return True
+        self.started = self.serving()
+        return self.started
+
+    def output(self) -> str:
+        return self.out.read_text(errors="replace") + self.err.read_text(errors="replace")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 20) -> int:
+        if self.running:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            return self.proc.wait(5)
+
+    def kill(self) -> None:
+        if self.running:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def refusal(self) -> dict[str, Any]:
+        """Exit code and output of a process expected to refuse its configuration."""
+        text = self.output()
+        return {
+            "started": self.started,
+            "exitCode": None if self.started else self.proc.returncode,
+            "lines": [line for line in text.splitlines() if line.strip()][:20],
+            "traceback": "Traceback" in text,
+        }
+
+
+def _healthz(url: str) -> Callable[[_Launch], bool]:
+    return lambda _: httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+
+
+def _api(name: str, env: dict[str, str], workdir: Path, argv0: list[str] | None = None) -> _Launch:
+    port = free_port()
+    argv = [*(argv0 or [sys.executable, "-m", "uvicorn"]), "mcp_bridge.app:create_app", "--factory"]
+    launch = _Launch(
+        name,
+        [*argv, "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        workdir,
+        _healthz(f"http://127.0.0.1:{port}"),
+    )
+    launch.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    return launch
+
+
+def _worker(name: str, env: dict[str, str], workdir: Path) -> _Launch:
+    node = f"{name}-{secrets.token_hex(3)}@qualification"
+    argv = [sys.executable, "-m", "mcp_bridge.worker", "--pool", "solo", "-n", node]
+    return _Launch(name, argv, env, workdir, lambda launch: f"{node} ready." in launch.output())
+
+
+def _settle(launches: list[_Launch], timeout: float = 30) -> None:
+    try:
+        wait_until(
+            lambda: all(launch.settled() for launch in launches),
+            timeout,
+            what="every process to exit or serve",
+        )
+    finally:
+        for launch in launches:
+            launch.kill()
+
+
+def _refused(
+    cases: dict[str, tuple[str, _Launch]], evidence, timeout: float = 30
+) -> dict[str, dict[str, Any]]:
+    """Let each case's process settle; record and assert: exit != 0, one line naming the
+    variable, no traceback."""
+    _settle([launch for _, launch in cases.values()], timeout)
+    results = {name: launch.refusal() for name, (_, launch) in cases.items()}
+    for name, (_, launch) in cases.items():
+        evidence.attach_text(f"{name}.log", f"$ {' '.join(launch.argv)}\n{launch.output()}")
+    evidence.measure(refusals=results)
+    evidence.threshold(
+        refusals="exit != 0, exactly one output line naming the variable, no traceback"
+    )
+    for name, (variable, _) in cases.items():
+        result = results[name]
+        assert not result["started"], f"{name}: started instead of refusing: {result['lines']}"
+        assert result["exitCode"] not in (None, 0), f"{name}: exit code {result['exitCode']}"
+        assert not result["traceback"], f"{name}: traceback: {result['lines']}"
+        assert len(result["lines"]) == 1, f"{name}: expected one line, got {result['lines']}"
+        assert variable in result["lines"][0], f"{name}: {result['lines'][0]!r} lacks {variable}"
+    return results
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode(errors="replace").partition("=")[::2] for item in raw if item)
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+# -- the checklist's environment ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checklist_stack(module_stack) -> BridgeStack:
+    """API + one worker run with the checklist's exports: its literal JOB_REGISTRY_PATH (relative,
+    resolved in the processes' working directory) and AUTH_DEV_SECRET, the suite's Redis as broker
+    (db 0) and result backend (db 1)."""
+    bridge = module_stack(workers=1, env=CHECKLIST_LITERALS)
+    bridge.secret = bridge.env["AUTH_DEV_SECRET"]  # tokens the stack mints use the checklist's
+    return bridge
+
+
+@pytest.mark.check(
+    "config.env-vars",
+    section="1",
+    title="With the checklist's variables, API and worker run a job recorded in the registry file",
+)
+def test_checklist_env_vars(checklist_stack, evidence):
+    bridge = checklist_stack
+    environs = {part.name: _environ(part.pid) for part in bridge.processes() if part.pid}
+    seen = {name: {var: env.get(var) for var in CHECKLIST_VARS} for name, env in environs.items()}
+    job_id = bridge.submit_ok("echo", {"message": "env"})
+    job = bridge.wait_terminal([job_id], timeout=30)[job_id]
+    registry_file = bridge.workdir / CHECKLIST_LITERALS["JOB_REGISTRY_PATH"]
+    rows = [row for row in bridge.registry_rows() if row["id"] == job_id]
+    attempts = bridge.executions(job_id)
+    ready = bridge.http.get("/readyz").json()
+    evidence.attach_json(
+        "process-env.json",
+        {
+            name: {k: ("<set>" if k == "AUTH_DEV_SECRET" and v else v) for k, v in env.items()}
+            for name, env in seen.items()
+        },
+    )
+    evidence.attach_json("registry.json", {"jobs": rows, "attempts": attempts})
+    evidence.measure(
+        processes=sorted(seen),
+        jobBackend={name: env["JOB_BACKEND"] for name, env in seen.items()},
+        registryPath=str(registry_file),
+        registryFileExists=registry_file.is_file(),
+        status=job["status"],
+        registryRows=len(rows),
+        attempts=[(a["worker"], a["outcome"]) for a in attempts],
+        readyzJobBackend=ready.get("jobBackend"),
+    )
+    evidence.threshold(
+        jobBackend="celery in every process",
+        status="succeeded",
+        registryRows="== 1",
+        attempts="one, on a Celery worker, succeeded",
+        readyzJobBackend="celery",
+    )
+    assert set(seen) == {"api", "worker-1"}
+    for name, env in seen.items():
+        missing = [var for var in CHECKLIST_VARS if not env[var]]
+        assert not missing, f"{name} runs without {missing}"
+        assert env == {var: bridge.env[var] for var in CHECKLIST_VARS}, name
+        assert env["JOB_BACKEND"] == "celery"
+        assert env["CELERY_BROKER_URL"].startswith("redis://") and env[
+            "CELERY_BROKER_URL"
+        ].endswith("/0")
+        assert env["CELERY_RESULT_BACKEND"].startswith("redis://") and env[
+            "CELERY_RESULT_BACKEND"
+        ].endswith("/1")
+    assert job["status"] == "succeeded", job
+    assert registry_file.is_file() and len(rows) == 1 and rows[0]["status"] == "succeeded"
+    assert [(a["worker"], a["outcome"]) for a in attempts] == [
+        (bridge.workers[0].node, "succeeded")
+    ]
+    assert ready.get("jobBackend") == "celery"
+
+
+@pytest.mark.check(
+    "config.readyz-celery",
+    section="1",
+    title="/readyz reports jobBackend celery and the broker ok (and not ok when unreachable)",
+)
+def test_readyz_reports_celery(checklist_stack, tmp_path, evidence):
+    reachable = checklist_stack.http.get("/readyz")
+    dead_broker = f"redis://127.0.0.1:{free_port()}/0"
+    api = _api(
+        "api-dead-broker",
+        _shell_env(
+            checklist_stack.env,
+            {
+                "CELERY_BROKER_URL": dead_broker,
+                "CELERY_RESULT_BACKEND": dead_broker[:-1] + "1",
+                "JOB_REGISTRY_PATH": str(tmp_path / "registry.db"),
+            },
+        ),
+        tmp_path,
+    )
+    try:
+        wait_until(api.settled, 30, what="the API with a dead broker to serve")
+        unreachable = httpx.get(f"{api.url}/readyz", timeout=10)  # type: ignore[attr-defined]
+    finally:
+        api.stop()
+    evidence.attach_json(
+        "readyz.json", {"reachable": reachable.json(), "unreachable": unreachable.json()}
+    )
+    body, dead = reachable.json(), unreachable.json()
+    evidence.measure(
+        reachable={"status": reachable.status_code, "jobBackend": body.get("jobBackend")}
+        | {name: check.get("ok") for name, check in body.get("checks", {}).items()},
+        unreachable={"status": unreachable.status_code, "jobBackend": dead.get("jobBackend")}
+        | {name: check.get("ok") for name, check in dead.get("checks", {}).items()},
+    )
+    evidence.threshold(
+        reachable="200, jobBackend celery, broker ok, registry ok",
+        unreachable="503, jobBackend celery, broker not ok",
+    )
+    assert reachable.status_code == 200, body
+    assert body["status"] == "ready" and body["jobBackend"] == "celery"
+    assert body["checks"]["broker"]["ok"] is True and body["checks"]["registry"]["ok"] is True
+    assert unreachable.status_code == 503, dead
+    assert dead["jobBackend"] == "celery" and dead["checks"]["broker"]["ok"] is False
+
+
+# -- bad configuration: refused at start-up ------------------------------------------------------
+
+
+@pytest.mark.check(
+    "config.bad-broker-url",
+    section="1",
+    title="A malformed CELERY_BROKER_URL stops the API and the worker with one line naming it",
+)
+def test_bad_broker_url(tmp_path, evidence):
+    base = {
+        "JOB_BACKEND": "celery",
+        "AUTH_DEV_SECRET": "dev-secret",
+        "JOB_REGISTRY_PATH": str(tmp_path / "registry.db"),
+    }
+    cases = {
+        "api-http-url": ("CELERY_BROKER_URL", {"CELERY_BROKER_URL": "http://nope"}, _api),
+        "api-not-a-url": ("CELERY_BROKER_URL", {"CELERY_BROKER_URL": "notaurl"}, _api),
+        "worker-not-a-url": ("CELERY_BROKER_URL", {"CELERY_BROKER_URL": "notaurl"}, _worker),
+    }
+    _refused(
+        {
+            name: (var, start(name, _shell_env(base, env), tmp_path / name))
+            for name, (var, env, start) in cases.items()
+        },
+        evidence,
+    )
+
+
+@pytest.mark.check(
+    "config.bad-config",
+    section="1",
+    title="JOB_BACKEND=bogus or an unwritable JOB_REGISTRY_PATH stops the process with one line",
+)
+def test_bad_config(checklist_stack, tmp_path, evidence):
+    # The worker gets a reachable broker (and a queue of its own): a worker that does not
+    # refuse then shows itself ready instead of retrying a connection forever.
+    base = {**checklist_stack.env, "CELERY_QUEUE": f"bad-config-{secrets.token_hex(4)}"}
+    unwritable = {"JOB_REGISTRY_PATH": "/proc/x/registry.db"}
+    cases = {
+        "api-job-backend-bogus": ("JOB_BACKEND", {"JOB_BACKEND": "bogus"}, _api),
+        "api-registry-unwritable": ("JOB_REGISTRY_PATH", unwritable, _api),
+        "worker-registry-unwritable": ("JOB_REGISTRY_PATH", unwritable, _worker),
+    }
+    _refused(
+        {
+            name: (var, start(name, _shell_env(base, env), tmp_path / name))
+            for name, (var, env, start) in cases.items()
+        },
+        evidence,
+    )
+
+
+# -- the checklist's commands, as written ---------------------------------------------------------
+
+
+@pytest.mark.check(
+    "config.api-start",
+    section="1",
+    title="`uvicorn mcp_bridge.app:create_app --factory --host 0.0.0.0 --port P` serves /healthz",
+)
+def test_api_start_command(checklist_stack, tmp_path, evidence):
+    port = free_port()
+    argv = ["uvicorn", "mcp_bridge.app:create_app", "--factory", "--host", "0.0.0.0"]
+    argv += ["--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    # the checklist's environment, with the registry path made absolute for this working dir
+    env = {**checklist_stack.env, "JOB_REGISTRY_PATH": str(checklist_stack.registry_path)}
+    api = _Launch("api", argv, _shell_env(env), tmp_path, _healthz(url))
+    try:
+        wait_until(api.settled, 30, what="the API to serve /healthz")
+        health = httpx.get(f"{url}/healthz", timeout=5)
+        ready = httpx.get(f"{url}/readyz", timeout=10)
+    finally:
+        exit_code = api.stop()
+    log = api.output()
+    evidence.attach_text("api.log", f"$ {' '.join(argv)}\n{log}")
+    evidence.measure(
+        command=" ".join(argv),
+        healthz={"status": health.status_code, "body": health.json()},
+        readyz={"status": ready.status_code, "jobBackend": ready.json().get("jobBackend")},
+        listening=re.findall(r"Uvicorn running on (\S+)", log),
+        exitCodeOnSigterm=exit_code,
+        gracefulShutdown="Application shutdown complete" in log,
+    )
+    evidence.threshold(
+        healthz="200 {'status': 'ok'}",
+        readyz="200, jobBackend celery",
+        listening="0.0.0.0",
+        gracefulShutdown=True,
+    )
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    assert ready.status_code == 200 and ready.json()["jobBackend"] == "celery", ready.text
+    assert re.search(rf"Uvicorn running on http://0\.0\.0\.0:{port}\b", log), log
+    assert "Application shutdown complete" in log, "no graceful shutdown on SIGTERM"
+    # uvicorn re-raises the SIGTERM it handled once shut down: -15 is a clean exit too.
+    assert exit_code in (0, -signal.SIGTERM), exit_code
+
+
+def _token_snippet() -> str:
+    """The checklist's `TOKEN=$(python - <<'PY' … PY\n)` block, verbatim."""
+    text = CHECKLIST.read_text()
+    match = re.search(r"^[ \t]*TOKEN=\$\(python - <<'PY'\n.*?\nPY\n\)", text, re.M | re.S)
+    assert match, f"{CHECKLIST} has no `TOKEN=$(python - <<'PY' … PY)` snippet any more"
+    return match.group(0).strip()
+
+
+@pytest.mark.check(
+    "config.token-command",
+    section="1",
+    title="The checklist's token command mints a token the API accepts with AUTH_DEV_SECRET",
+)
+def test_token_command(checklist_stack, tmp_path, evidence):
+    bridge = checklist_stack
+    assert bridge.env["AUTH_DEV_SECRET"] == "dev-secret"
+    snippet = _token_snippet()
+    script = f'{snippet}\nprintf "%s" "$TOKEN"\n'
+    minted = subprocess.run(
+        ["bash", "-c", script],
+        env=_shell_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    evidence.attach_text(
+        "token-command.log",
+        f"$ bash -c <<'SH'\n{script}SH\n--- exit {minted.returncode}\n"
+        f"--- stdout\n{minted.stdout}\n--- stderr\n{minted.stderr}",
+    )
+    token = minted.stdout.strip()
+    assert minted.returncode == 0 and token.count(".") == 2, minted.stderr
+    submitted = bridge.submit("echo", {"message": "token-command"}, token=token)
+    read = bridge.http.get(f"/v1/jobs/{submitted.json().get('id')}", headers=bridge.headers(token))
+    forged = bridge.submit("echo", {"message": "x"}, token=bridge.token(secret="not-dev-secret"))
+    evidence.measure(
+        exitCode=minted.returncode,
+        submitStatus=submitted.status_code,
+        owner=submitted.json().get("owner"),
+        readStatus=read.status_code,
+        otherSecretStatus=forged.status_code,
+    )
+    evidence.threshold(
+        exitCode="== 0",
+        submitStatus="== 202",
+        owner="bench",
+        readStatus="== 200",
+        otherSecretStatus="== 401",
+    )
+    assert submitted.status_code == 202, submitted.text
+    assert submitted.json()["owner"] == "bench"
+    assert read.status_code == 200, read.text
+    assert forged.status_code == 401, "the API does not verify tokens against AUTH_DEV_SECRET"
+
+
+def _make_argv() -> tuple[list[str], str]:
+    """`make celery-worker`; without `make install`'s .venv, the tested interpreter stands in."""
+    if (ROOT / ".venv" / ".installed").exists():
+        return ["make", "--no-print-directory", "celery-worker"], "make celery-worker"
+    argv = ["make", "--no-print-directory", "-o", ".venv/.installed", "celery-worker"]
+    return [*argv, f"PY={sys.executable}"], "make celery-worker (PY=tested interpreter, no .venv)"
+
+
+@pytest.mark.check(
+    "config.worker-start",
+    section="1",
+    title="`make celery-worker` starts a worker that runs jobs and exits cleanly on SIGTERM",
+)
+def test_worker_start_command(stack, tmp_path, evidence):
+    has_target = subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", "celery-worker"],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=30,
+    )
+    if has_target.returncode != 0:
+        pytest.fail(f"no `make celery-worker` target: {has_target.stderr.decode().strip()}")
+    bridge = stack(workers=0, start_api=False)
+    argv, how = _make_argv()
+    worker = _Launch(
+        "make-celery-worker", argv, _shell_env(bridge.env), tmp_path, lambda _: True, cwd=ROOT
+    )
+    try:
+        bridge.api.start()  # boots while the worker does
+        job_id = bridge.submit_ok("echo", {"message": "make celery-worker"})
+        job = bridge.wait_terminal([job_id], timeout=60)[job_id]
+        runs = bridge.executions(job_id)
+        workers = [
+            pid for pid in _descendants(worker.proc.pid) if "mcp_bridge.worker" in _cmdline(pid)
+        ]
+        main = next((pid for pid in workers if _parent(pid) not in workers), None)
+        # SIGTERM the worker as a supervisor would; make then exits with the worker's status.
+        if main is not None:
+            os.kill(main, signal.SIGTERM)
+        exit_code = worker.proc.wait(30)
+        left = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    finally:
+        worker.kill()
+    log = worker.output()
+    nodes = re.findall(r"(\S+@\S+) ready\.", log)
+    evidence.attach_text("make-celery-worker.log", f"$ {' '.join(argv)}\n{log}")
+    evidence.attach_json("executions.json", runs)
+    evidence.measure(
+        command=how,
+        status=job["status"],
+        workerNodes=nodes,
+        executedBy=[run["worker"] for run in runs],
+        makeExitCode=exit_code,
+        warmShutdown="Warm shutdown" in log,
+        processesLeft=len(left),
+    )
+    evidence.threshold(
+        status="succeeded",
+        executedBy="one run, by this worker",
+        makeExitCode="== 0",
+        processesLeft="== 0",
+    )
+    assert job["status"] == "succeeded" and len(runs) == 1
+    assert [run["worker"] for run in runs] == nodes[:1], (runs, nodes)
+    assert main is not None, f"no mcp_bridge.worker process under make: {log[-2000:]}"
+    assert exit_code == 0, f"make celery-worker exited {exit_code} after SIGTERM"
+    assert "Warm shutdown" in log
+    assert not left, f"worker processes outlived make: {left}"

@@ -1,0 +1,169 @@
+"""Fixtures for the bridge's own tests: real SQLite files, real apps, real threads.
+
+Helpers are fixtures (not an importable module) so each test module stays self-contained.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Any, TypeVar
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mcp_bridge.app import create_app
+from mcp_bridge.config import Settings, load_settings
+from mcp_bridge.jobs.models import Job, Status
+from mcp_bridge.jobs.registry import Registry
+from mcp_bridge.jobs.service import fingerprint
+from mcp_bridge.security.tokens import mint
+
+SECRET = "bridge-test-secret"
+T = TypeVar("T")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caller's shell must not configure the bridge under test."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def wait_for(
+    predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = "it"
+) -> T:
+    """Poll ``predicate`` until it returns something truthy; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what} (last: {value!r})")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def poll() -> Callable[..., Any]:
+    return wait_for
+
+
+def free_port() -> int:
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port != 6379:
+            return port
+
+
+@pytest.fixture
+def port() -> Callable[[], int]:
+    return free_port
+
+
+def bearer(
+    subject: str = "alice",
+    roles: list[str] | tuple[str, ...] = ("operator",),
+    secret: str = SECRET,
+    ttl: float | None = 3600,
+) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint(subject, list(roles), secret, ttl)}"}
+
+
+@pytest.fixture
+def auth() -> Callable[..., dict[str, str]]:
+    """``auth("bob", ["viewer"])`` → an Authorization header for the test secret."""
+    return bearer
+
+
+@pytest.fixture
+def registry_path(tmp_path):
+    return tmp_path / "registry.db"
+
+
+@pytest.fixture
+def make_settings(registry_path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "job_registry_path": registry_path,
+            "auth_dev_secret": SECRET,
+            "job_lease_seconds": 3.0,
+            "dispatch_interval_seconds": 0.05,
+        }
+        values.update(overrides)
+        return load_settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def make_client(make_settings) -> Iterator[Callable[..., TestClient]]:
+    """Start an app (lifespan included) per call; every app is stopped at teardown.
+
+    Before an app stops, jobs still running are cancelled so the inline pool can drain.
+    """
+    with ExitStack() as stack:
+
+        def start(**overrides: Any) -> TestClient:
+            client = TestClient(create_app(make_settings(**overrides)), raise_server_exceptions=False)
+            stack.enter_context(client)
+            stack.callback(_cancel_unfinished, client.app.state.registry)
+            return client
+
+        yield start
+
+
+def _cancel_unfinished(registry: Registry) -> None:
+    for status in (Status.QUEUED, Status.RUNNING):
+        for job in registry.list(None, status, 1000, None):
+            registry.request_cancel(job.id)
+
+
+@pytest.fixture
+def client(make_client) -> TestClient:
+    return make_client()
+
+
+@pytest.fixture
+def registry(registry_path) -> Iterator[Registry]:
+    reg = Registry(registry_path)
+    yield reg
+    reg.close()
+
+
+def build_job(
+    owner: str = "alice",
+    tool: str = "echo",
+    arguments: dict[str, Any] | None = None,
+    key: str | None = None,
+    created_at: float | None = None,
+) -> Job:
+    arguments = {"message": "hi"} if arguments is None else arguments
+    return Job(
+        id=str(uuid.uuid4()),
+        owner=owner,
+        tool=tool,
+        arguments=arguments,
+        status=Status.QUEUED,
+        attempts=0,
+        result=None,
+        error=None,
+        idempotency_key=key,
+        fingerprint=fingerprint(tool, arguments),
+        cancel_requested=False,
+        worker=None,
+        created_at=time.time() if created_at is None else created_at,
+        started_at=None,
+        finished_at=None,
+        dispatched_at=None,
+    )
+
+
+@pytest.fixture
+def new_job() -> Callable[..., Job]:
+    return build_job
