@@ -1,4 +1,4 @@
-"""Evidence records: one JSON file per check in the run's evidence directory (see docs/design.md)."""
+"""Evidence records: one JSON file per check in the run's evidence directory (docs/design.md)."""
 
 from __future__ import annotations
 

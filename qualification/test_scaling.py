@@ -11,10 +11,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from qualification.plugin import RUN_DIR
@@ -51,6 +53,7 @@ class Measurements:
     bridge: dict[int, Series]
     raw: dict[int, Series]
     inline: dict[int, Series]
+    pair: dict[int, Path] = field(default_factory=dict)
 
     def workload(self) -> dict[str, Any]:
         return {"mode": self.mode, "rounds": self.rounds, "warmupRounds": 1,
@@ -131,7 +134,50 @@ def measurements(module_stack, request, tmp_path_factory) -> Measurements:
         for workers in raw.values():
             for worker in workers:
                 worker.close()
+    result.pair = write_pair(result, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
     return result
+
+
+def _summary(walls: list[float], jobs: int) -> dict[str, float | int]:
+    """The artefact summary of a series of round wall times (as the CLI writes it)."""
+    values = np.asarray(walls, dtype=float)
+    return {
+        "count": len(values),
+        "mean": float(values.mean()),
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "p50": float(np.percentile(values, 50)),
+        "p90": float(np.percentile(values, 90)),
+        "p95": float(np.percentile(values, 95)),
+        "stdev": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+        "throughput": float(jobs * len(values) / values.sum()),
+    }
+
+
+def write_pair(m: Measurements, stamp: str) -> dict[int, Path]:
+    """The release's artefact pair: every measured bridge round of each configuration merged
+    into one artefact (`<stamp>-scaling-1w.json`, `<stamp>-scaling-4w.json`)."""
+    pair = {}
+    for n, series in m.bridge.items():
+        rounds = [json.loads(path.read_text()) for path in series.artefacts]
+        merged = {
+            **rounds[0],
+            "label": f"scaling-{n}w",
+            "workers": n,
+            "iterations": len(rounds),
+            "workload": m.workload(),
+            "runs": [
+                {**run, "iteration": index + 1}
+                for index, artefact in enumerate(rounds) for run in artefact["runs"]
+            ],
+            "summary": _summary(series.walls, m.jobs),
+            "startedAt": rounds[0].get("startedAt"),
+            "finishedAt": rounds[-1].get("finishedAt"),
+        }
+        path = m.out_dir.parent / f"{stamp}-scaling-{n}w.json"
+        path.write_text(json.dumps(merged, indent=2) + "\n")
+        pair[n] = path
+    return pair
 
 
 def _record(evidence, m: Measurements, series: dict[int, Series], scaling: Scaling,
@@ -154,6 +200,8 @@ def test_bridge_scaling(measurements, evidence, request):
     _record(evidence, measurements, measurements.bridge, bridge, threshold,
             rawCeleryRatio=round(bridge.speedup / raw.speedup, 3),
             targetSpeedup=BRIDGE_TARGET, targetRawRatio=RAW_RATIO_TARGET)
+    for n, path in measurements.pair.items():
+        evidence.attach(path, f"scaling-{n}w.json")
     assert bridge.ci_low >= threshold, (
         f"speedup {bridge.speedup:.2f}× (95% CI {bridge.ci_low:.2f}–{bridge.ci_high:.2f}) "
         f"below {threshold}×"

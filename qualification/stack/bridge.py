@@ -7,6 +7,7 @@ opened read-only.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import sqlite3
 import sys
@@ -168,10 +169,8 @@ class BridgeStack:
 
     def close(self) -> None:
         for part in self.processes():
-            try:
+            with contextlib.suppress(Exception):  # teardown must reach every part
                 part.close()
-            except Exception:  # teardown must reach every part
-                pass
         self.http.close()
         if self._pinger is not None:
             self._pinger.close()

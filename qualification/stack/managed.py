@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ from qualification.stack.process import wait_until
 
 
 class ManagedProcess:
-    """A subprocess with a log file and a readiness probe; torn down by `close()` whatever happened."""
+    """A subprocess with a log file and a readiness probe; `close()` always tears it down."""
 
     def __init__(
         self,
@@ -96,10 +97,8 @@ class ManagedProcess:
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         return self.proc.wait(10)
 
     def restart(self, timeout: float | None = None) -> ManagedProcess:

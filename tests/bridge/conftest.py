@@ -22,7 +22,7 @@ from mcp_bridge.jobs.registry import Registry
 from mcp_bridge.jobs.service import fingerprint
 from mcp_bridge.security.tokens import mint
 
-SECRET = "bridge-test-secret"
+SECRET = "bridge-test-secret-at-least-32-bytes-long"
 T = TypeVar("T")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Annotated, Any
 
@@ -27,6 +28,17 @@ def _service(request: Request) -> JobService:
     return request.app.state.service
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 async def _json_body(request: Request) -> Any:
     """The request's JSON body, refusing oversized (413) and malformed (400) ones."""
     limit = request.app.state.settings.max_body_bytes
@@ -42,14 +54,14 @@ async def _json_body(request: Request) -> Any:
         if len(body) > limit:
             raise Problem(413, "body-too-large", f"request body exceeds {limit} bytes")
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise Problem(
-            400,
-            "malformed-json",
-            f"body is not valid JSON: {error}",
-            errors=[field_error("body", str(error))],
-        ) from None
+        parsed = json.loads(body, parse_float=_finite, parse_constant=_no_constant)
+        # Lone surrogates parse but cannot be stored or echoed as UTF-8: refuse them here.
+        json.dumps(parsed, ensure_ascii=False).encode()
+    except (ValueError, RecursionError) as error:  # bad JSON, huge integers, surrogates
+        message = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise Problem(400, "malformed-json", f"body is not valid JSON: {message}",
+                      errors=[field_error("body", message)]) from None
+    return parsed
 
 
 def _submission(body: Any) -> tuple[str, dict[str, Any]]:
