@@ -53,8 +53,8 @@ qualify-container: container-engine  ## the suite with Redis from testcontainers
 container-engine:  ## podman as an offline Docker-compatible engine (Debian, root); no-op where Docker answers
 	scripts/container-engine.sh
 
-celery-worker: $(VENV)/.installed  ## a Celery worker on the current environment (JOB_BACKEND=celery…)
-	$(PY) -m mcp_bridge.worker
+celery-worker: $(VENV)/.installed  ## a Celery worker on the current environment (WORKER_ARGS="-n w1@%h …")
+	$(PY) -m mcp_bridge.worker $(WORKER_ARGS)
 
 api: $(VENV)/.installed  ## the API on :8000
 	$(VENV)/bin/uvicorn mcp_bridge.app:create_app --factory --host 0.0.0.0 --port 8000

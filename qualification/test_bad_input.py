@@ -4,6 +4,7 @@ wrong, never a 5xx, and never leaves a job behind in the registry."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ class Case:
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str | None = "application/json"
     chunked: bool = False
-    field: str | None = None  # the field the problem must name (errors[].field or detail)
+    fault: str | None = None  # the field the problem must name (in errors[].field or detail)
     statuses: frozenset[int] = CLIENT_ERROR
 
 
@@ -49,32 +50,32 @@ OVERSIZED = b'{"tool":"echo","arguments":{"message":"' + b"a" * DEFAULT_MAX_BODY
 ECHO = _json({"tool": "echo", "arguments": {"message": "hi"}})
 
 CASES = [
-    Case("malformed-json", b'{"tool": "echo", "arguments": {', field="body"),
-    Case("empty-body", b"", field="body"),
-    Case("non-object-body", _json([{"tool": "echo", "arguments": {}}]), field="body"),
-    Case("missing-tool", _json({"arguments": {"message": "hi"}}), field="tool"),
-    Case("tool-not-string", _json({"tool": 42, "arguments": {}}), field="tool"),
-    Case("tool-empty", _json({"tool": "", "arguments": {}}), field="tool"),
-    Case("unknown-tool", _json({"tool": "rm -rf /", "arguments": {}}), field="tool"),
-    Case("arguments-not-object", _json({"tool": "echo", "arguments": ["hi"]}), field="arguments"),
-    Case("sleep-ms-negative", _json({"tool": "sleep", "arguments": {"ms": -1}}), field="ms"),
-    Case("sleep-ms-string", _json({"tool": "sleep", "arguments": {"ms": "x"}}), field="ms"),
-    Case("sleep-ms-missing", _json({"tool": "sleep", "arguments": {}}), field="ms"),
-    Case("sleep-ms-over-max", _json({"tool": "sleep", "arguments": {"ms": 10**9}}), field="ms"),
+    Case("malformed-json", b'{"tool": "echo", "arguments": {', fault="body"),
+    Case("empty-body", b"", fault="body"),
+    Case("non-object-body", _json([{"tool": "echo", "arguments": {}}]), fault="body"),
+    Case("missing-tool", _json({"arguments": {"message": "hi"}}), fault="tool"),
+    Case("tool-not-string", _json({"tool": 42, "arguments": {}}), fault="tool"),
+    Case("tool-empty", _json({"tool": "", "arguments": {}}), fault="tool"),
+    Case("unknown-tool", _json({"tool": "rm -rf /", "arguments": {}}), fault="tool"),
+    Case("arguments-not-object", _json({"tool": "echo", "arguments": ["hi"]}), fault="arguments"),
+    Case("sleep-ms-negative", _json({"tool": "sleep", "arguments": {"ms": -1}}), fault="ms"),
+    Case("sleep-ms-string", _json({"tool": "sleep", "arguments": {"ms": "x"}}), fault="ms"),
+    Case("sleep-ms-missing", _json({"tool": "sleep", "arguments": {}}), fault="ms"),
+    Case("sleep-ms-over-max", _json({"tool": "sleep", "arguments": {"ms": 10**9}}), fault="ms"),
     Case(
         "unknown-argument",
         _json({"tool": "echo", "arguments": {"message": "hi", "shell": "id"}}),
-        field="shell",
+        fault="shell",
     ),
     Case(
         "unknown-top-level-field",
         _json({"tool": "echo", "arguments": {}, "priority": 9}),
-        field="priority",
+        fault="priority",
     ),
-    Case("nan-literal", b'{"tool": "sleep", "arguments": {"ms": NaN}}', field="ms"),
-    Case("non-utf8-body", b'{"tool": "echo", "arguments": {"message": "\xff\xfe"}}', field="body"),
+    Case("nan-literal", b'{"tool": "sleep", "arguments": {"ms": NaN}}', fault="body"),
+    Case("non-utf8-body", b'{"tool": "echo", "arguments": {"message": "\xff\xfe"}}', fault="body"),
     Case("lone-surrogate", b'{"tool": "echo", "arguments": {"message": "\\ud800"}}'),
-    Case("deeply-nested-json", b"[" * 100_000 + b"]" * 100_000, field="body"),
+    Case("deeply-nested-json", b"[" * 100_000 + b"]" * 100_000, fault="body"),
     Case("huge-integer", b'{"tool": "sleep", "arguments": {"ms": ' + b"9" * 5000 + b"}}"),
     Case("body-over-limit", OVERSIZED, statuses=TOO_LARGE),
     Case("body-over-limit-chunked", OVERSIZED, chunked=True, statuses=TOO_LARGE),
@@ -84,20 +85,20 @@ CASES = [
         "idempotency-key-too-long",
         ECHO,
         headers={"Idempotency-Key": "k" * 256},
-        field="Idempotency-Key",
+        fault="Idempotency-Key",
     ),
     Case(
-        "bad-page-token", method="GET", params={"pageToken": "bm90LWEtdG9rZW4"}, field="pageToken"
+        "bad-page-token", method="GET", params={"pageToken": "bm90LWEtdG9rZW4"}, fault="pageToken"
     ),
-    Case("bad-status-filter", method="GET", params={"status": "done"}, field="status"),
-    Case("bad-limit", method="GET", params={"limit": 0}, field="limit"),
-    Case("wait-negative", method="GET", path="/v1/jobs/{job}", params={"wait": -1}, field="wait"),
+    Case("bad-status-filter", method="GET", params={"status": "done"}, fault="status"),
+    Case("bad-limit", method="GET", params={"limit": 0}, fault="limit"),
+    Case("wait-negative", method="GET", path="/v1/jobs/{job}", params={"wait": -1}, fault="wait"),
     Case(
         "wait-not-a-number",
         method="GET",
         path="/v1/jobs/{job}",
         params={"wait": "soon"},
-        field="wait",
+        fault="wait",
     ),
     Case("unknown-job-id", method="GET", path="/v1/jobs/{unknown}", statuses=NOT_FOUND),
     Case(
@@ -141,9 +142,10 @@ def _send(bridge: BridgeStack, case: Case, job_id: str) -> tuple[dict[str, Any],
 
 
 def _names(body: dict[str, Any], name: str) -> bool:
+    """Does the problem name `name` as a word of an `errors[].field` or of the detail?"""
+    word = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])", re.IGNORECASE)
     fields = [str(e.get("field", "")) for e in body.get("errors") or [] if isinstance(e, dict)]
-    wanted = name.lower()
-    return any(wanted in f.lower() for f in fields) or wanted in str(body.get("detail", "")).lower()
+    return any(word.search(text) for text in [*fields, str(body.get("detail", ""))])
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
@@ -173,12 +175,12 @@ def test_malformed_request(shared_stack, existing_job, case, evidence):
             },
         },
     )
-    named = isinstance(body, dict) and case.field is not None and _names(body, case.field)
+    named = isinstance(body, dict) and case.fault is not None and _names(body, case.fault)
     evidence.measure(
         status=response.status_code,
         contentType=content_type,
         problemType=body.get("type") if isinstance(body, dict) else None,
-        fieldNamed=named if case.field else None,
+        fieldNamed=named if case.fault else None,
         rowsAdded=rows_after - rows_before,
     )
     expected = (
@@ -187,7 +189,7 @@ def test_malformed_request(shared_stack, existing_job, case, evidence):
     evidence.threshold(
         status=f"{expected} (never 5xx)",
         contentType=PROBLEM_JSON,
-        fieldNamed=f"names {case.field!r}" if case.field else None,
+        fieldNamed=f"names {case.fault!r}" if case.fault else None,
         rowsAdded="== 0",
     )
     assert response.status_code in case.statuses, f"{response.status_code}: {response.text[:500]}"
@@ -196,6 +198,6 @@ def test_malformed_request(shared_stack, existing_job, case, evidence):
     assert {"type", "title", "status", "detail"} <= body.keys(), body
     assert body["status"] == response.status_code, body
     assert all(isinstance(body[k], str) and body[k] for k in ("type", "title", "detail")), body
-    if case.field:
-        assert named, f"the problem does not name {case.field!r}: {body}"
+    if case.fault:
+        assert named, f"the problem does not name {case.fault!r}: {body}"
     assert rows_after == rows_before, "a rejected request added a row to the registry"

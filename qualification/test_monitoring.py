@@ -82,8 +82,9 @@ def _by_labels(deltas: dict[frozenset[tuple[str, str]], float]) -> dict[str, flo
 def test_histograms_account_for_jobs(shared_stack, evidence):
     bridge = shared_stack
     before = _scrape(bridge)
-    ids = [bridge.submit_ok(tool, arguments) for tool, arguments, _ in JOBS]
-    during = _scrape(bridge)
+    ids = [bridge.submit_ok(tool, arguments) for tool, arguments, _ in JOBS[:2]]
+    during = _scrape(bridge)  # the echo waits behind the 400 ms sleep
+    ids += [bridge.submit_ok(tool, arguments) for tool, arguments, _ in JOBS[2:]]
     jobs = bridge.wait_terminal(ids, timeout=60)
     after = _scrape(bridge)
     evidence.attach_text("metrics-before.txt", before.text)
@@ -132,11 +133,13 @@ def test_histograms_account_for_jobs(shared_stack, evidence):
     )
     assert [jobs[i]["status"] for i in ids] == [status for _, _, status in JOBS]
     assert measured["types"] == {QUEUE_WAIT: "histogram", RUNTIME: "histogram", DEPTH: "gauge"}
-    assert measured["queueWaitCount"] == tools
-    assert measured["runtimeCount"] == tools
+    assert measured["queueWaitCount"] == tools, "queue-wait _count per tool != jobs run"
+    assert measured["runtimeCount"] == tools, "runtime _count per tool != jobs run"
     assert measured["queueWaitInfBucket"] == tools, "the +Inf bucket disagrees with _count"
-    assert measured["finished"] == {key: float(n) for key, n in finished.items()}
-    assert measured["submitted"] == tools
+    assert measured["finished"] == {key: float(n) for key, n in finished.items()}, (
+        "finished counter by tool and status != jobs run"
+    )
+    assert measured["submitted"] == tools, "submitted counter per tool != jobs submitted"
     assert 0.45 <= measured["runtimeSumSleep"] < 30, "runtime is not in seconds"
     assert 0.3 <= measured["queueWaitSumEcho"] < 30, "queue wait does not measure the wait"
     assert measured["httpPostJobs202"] == len(JOBS)

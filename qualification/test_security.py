@@ -38,7 +38,11 @@ def _unb64(part: str) -> dict[str, Any]:
 
 
 def _assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
+    request = response.request
+    assert response.status_code == status, (
+        f"{request.method} {request.url.path} answered {response.status_code}, "
+        f"expected {status}: {response.text[:300]}"
+    )
     assert response.headers["content-type"].startswith(PROBLEM_JSON), response.headers
     body = response.json()
     assert {"type", "title", "status", "detail"} <= body.keys(), body
@@ -333,11 +337,12 @@ class _Boot:
         return self.out.read_text(errors="replace"), self.err.read_text(errors="replace")
 
 
-def _refusal(boot: _Boot) -> dict[str, Any]:
+def _refusal(boot: _Boot, started: bool) -> dict[str, Any]:
     stdout, stderr = boot.output()
     lines = [line for line in (stdout + stderr).splitlines() if line.strip()]
     return {
-        "exitCode": boot.proc.returncode,
+        "started": started,
+        "exitCode": None if started else boot.proc.returncode,
         "lines": lines,
         "traceback": "Traceback" in stdout + stderr,
     }
@@ -375,6 +380,7 @@ def test_production_refuses_dev_secret(tmp_path, evidence):
             what="every API process to exit or serve /healthz",
         )
         accepted_running = accepted.proc.poll() is None
+        started = {name: boot.proc.poll() is None for name, boot in boots.items()}
         probes: dict[str, int] = {}
         if accepted_running:
             for label, secret in (
@@ -392,14 +398,14 @@ def test_production_refuses_dev_secret(tmp_path, evidence):
     finally:
         for boot in [*boots.values(), accepted]:
             boot.stop()
-    results = {name: _refusal(boot) for name, boot in boots.items()}
+    results = {name: _refusal(boot, started[name]) for name, boot in boots.items()}
     accepted_exit = accepted.proc.returncode
     for boot in [*boots.values(), accepted]:
         stdout, stderr = boot.output()
         evidence.attach_text(f"{boot.name}.log", f"--- stdout\n{stdout}--- stderr\n{stderr}")
     evidence.measure(
         refused={
-            name: {k: r[k] for k in ("exitCode", "traceback")} | {"message": r["lines"]}
+            name: {k: r[k] for k in ("started", "exitCode", "traceback")} | {"message": r["lines"]}
             for name, r in results.items()
         },
         thirtyTwoByteSecretStarted=accepted_running,
@@ -413,7 +419,8 @@ def test_production_refuses_dev_secret(tmp_path, evidence):
     )
     for name, (variable, _) in refused_cases.items():
         result = results[name]
-        assert result["exitCode"] not in (None, 0), f"{name}: the API started ({result})"
+        assert not result["started"], f"{name}: the API started and served /healthz"
+        assert result["exitCode"] not in (None, 0), f"{name}: exit code {result['exitCode']}"
         assert not result["traceback"], f"{name}: traceback instead of one line: {result['lines']}"
         assert len(result["lines"]) == 1, f"{name}: expected one line, got {result['lines']}"
         assert variable in result["lines"][0], f"{name}: {result['lines'][0]!r} lacks {variable}"

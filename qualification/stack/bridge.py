@@ -134,6 +134,7 @@ class BridgeStack:
             self.env["CELERY_BROKER_URL"] = redis.url_for(0)
             self.env["CELERY_RESULT_BACKEND"] = redis.url_for(1)
         self.env.update(env or {})
+        self.secret = self.env.get("AUTH_SECRET") or self.env["AUTH_DEV_SECRET"]
         self.api = ApiProcess(self.env, self.log_dir, workdir)
         self.workers: list[WorkerProcess] = []
         self._pinger = WorkerPinger(self.env["CELERY_BROKER_URL"]) if redis else None

@@ -9,9 +9,22 @@ from __future__ import annotations
 import sys
 
 from mcp_bridge.backends.celery_app import make_celery
-from mcp_bridge.config import get_settings
+from mcp_bridge.config import ConfigError, Settings, get_settings
+from mcp_bridge.jobs.registry import Registry, RegistryUnavailable
 
-app = make_celery(get_settings())
+
+def _checked_settings() -> Settings:
+    """Refuse to start (one line) when the registry cannot be written: a worker that cannot
+    record its claims would only take messages and drop them."""
+    settings = get_settings()
+    try:
+        Registry(settings.job_registry_path).check_writable()
+    except RegistryUnavailable as error:
+        raise ConfigError(f"configuration error: JOB_REGISTRY_PATH: {error}") from None
+    return settings
+
+
+app = make_celery(_checked_settings())
 
 
 def main(argv: list[str] | None = None) -> None:

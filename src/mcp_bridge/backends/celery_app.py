@@ -11,7 +11,7 @@ from celery import Celery
 
 from mcp_bridge.config import Settings
 from mcp_bridge.jobs.executor import execute
-from mcp_bridge.jobs.registry import Registry
+from mcp_bridge.jobs.registry import Registry, RegistryUnavailable
 from mcp_bridge.tools.catalog import Catalog, default_catalog
 
 TASK_NAME = "mcp_bridge.run_job"
@@ -68,13 +68,17 @@ def _register_task(app: Celery, settings: Settings, runtime: Runtime) -> None:
         """Run a job from the registry; a message for a job not ours to run is acked and dropped."""
         registry, catalog = runtime()
         worker = self.request.hostname or f"eager@{socket.gethostname()}:{os.getpid()}"
-        status = execute(
-            job_id,
-            registry=registry,
-            catalog=catalog,
-            worker=worker,
-            lease_seconds=settings.job_lease_seconds,
-        )
+        try:
+            status = execute(
+                job_id,
+                registry=registry,
+                catalog=catalog,
+                worker=worker,
+                lease_seconds=settings.job_lease_seconds,
+            )
+        except RegistryUnavailable as error:
+            # Never drop a message we could not record: deliver it again shortly.
+            raise self.retry(exc=error, countdown=2, max_retries=None) from None
         return {"jobId": job_id, "status": status.value if status else "skipped"}
 
 

@@ -1,4 +1,4 @@
-"""The dispatcher: re-publishes jobs the broker has not taken and re-queues jobs whose worker died."""
+"""The dispatcher: re-publishes jobs the broker has not taken; re-queues jobs whose worker died."""
 
 from __future__ import annotations
 

@@ -203,7 +203,7 @@ class Registry:
         limit: int,
         after: tuple[float, str] | None,
     ) -> list[Job]:
-        """Jobs newest first; `after` is the (created_at, id) of the last job of the previous page."""
+        """Jobs newest first; `after` is the (created_at, id) of the previous page's last job."""
         clauses, params = [], []
         if owner is not None:
             clauses.append("owner = ?")
