@@ -62,7 +62,7 @@ def speedup_ci(
 
     result = stats.bootstrap(
         (a, b), ratio, paired=False, vectorized=True, confidence_level=confidence,
-        n_resamples=resamples, method="percentile", random_state=np.random.default_rng(seed),
+        n_resamples=resamples, method="percentile", rng=np.random.default_rng(seed),
     )
     interval = result.confidence_interval
     return Scaling(

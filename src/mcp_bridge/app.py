@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 
 from mcp_bridge import __version__
-from mcp_bridge.api import problems
+from mcp_bridge.api import mcp_endpoint, problems
 from mcp_bridge.api.routes import router
 from mcp_bridge.api.watch import FinishWatcher
 from mcp_bridge.backends import build_backend
@@ -46,7 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dispatcher.start()
         app.state.watcher = FinishWatcher(registry)
         try:
-            yield
+            async with app.state.mcp.running():
+                yield
         finally:
             await app.state.watcher.close()
             dispatcher.stop()
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.dispatcher = dispatcher
     problems.install(app)
     app.include_router(router)
+    app.state.mcp = mcp_endpoint.mount(app)
 
     @app.middleware("http")
     async def observe(request: Request, call_next):

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     publish_timeout_seconds: float = Field(2.0, gt=0)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_wait_seconds: float = Field(60.0, ge=0)
+    mcp_call_wait_seconds: float = Field(
+        30.0, ge=0, description="/mcp tools/call: wait this long for the job, else return its id"
+    )
 
     @field_validator("celery_broker_url")
     @classmethod

@@ -16,10 +16,9 @@ import sys
 from typing import Annotated, Any
 
 import anyio
-from pydantic import Field
-
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import Field
 
 MAX_SLEEP_MS = 600_000
 MAX_CPU_SIZE = 10_000_000

@@ -11,6 +11,7 @@ import sys
 from mcp_bridge.backends.celery_app import make_celery
 from mcp_bridge.config import ConfigError, Settings, get_settings
 from mcp_bridge.jobs.registry import Registry, RegistryUnavailable
+from mcp_bridge.tools.mcp_servers import configured_servers
 
 
 def _checked_settings() -> Settings:
@@ -25,6 +26,7 @@ def _checked_settings() -> Settings:
 
 
 app = make_celery(_checked_settings())
+configured_servers()  # a bad MCP servers file stops start-up here, with one line
 
 
 def main(argv: list[str] | None = None) -> None:

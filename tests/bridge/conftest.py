@@ -28,9 +28,14 @@ T = TypeVar("T")
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The caller's shell must not configure the bridge under test."""
+    """The caller's shell must not configure the bridge under test.
+
+    MCP server tools are off (`MCP_SERVERS_FILE=""`): these tests cover the job core and the
+    built-in tools, and each app would otherwise spawn the packaged demo MCP server.
+    """
     for name in Settings.model_fields:
         monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("MCP_SERVERS_FILE", "")
 
 
 def wait_for(
@@ -110,7 +115,9 @@ def make_client(make_settings) -> Iterator[Callable[..., TestClient]]:
     with ExitStack() as stack:
 
         def start(**overrides: Any) -> TestClient:
-            client = TestClient(create_app(make_settings(**overrides)), raise_server_exceptions=False)
+            client = TestClient(
+                create_app(make_settings(**overrides)), raise_server_exceptions=False
+            )
             stack.enter_context(client)
             stack.callback(_cancel_unfinished, client.app.state.registry)
             return client

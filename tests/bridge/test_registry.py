@@ -55,33 +55,46 @@ def test_claim_of_unknown_job_is_none(registry):
     assert registry.request_cancel("no-such-job") is None
 
 
-@pytest.mark.parametrize("threads", [16])
-def test_concurrent_claims_exactly_one_wins(registry, new_job, threads):
+def claim_race(registry: Registry, job_id: str, threads: int) -> list[Claim]:
+    """`threads` workers released together all try to claim the job; returns the winners."""
+    barrier = threading.Barrier(threads)
+    won: list[Claim] = []
+    errors: list[BaseException] = []
+
+    def contend(i: int) -> None:
+        try:
+            barrier.wait()
+            claim = registry.claim(job_id, f"w{i}", 30)
+            if claim is not None:
+                won.append(claim)
+        except BaseException as error:  # surfaced below
+            errors.append(error)
+
+    workers = [threading.Thread(target=contend, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert not errors
+    return won
+
+
+def test_concurrent_claims_exactly_one_wins(registry, new_job):
     for _ in range(3):
         job = registry.insert(new_job())
-        barrier = threading.Barrier(threads)
-        won: list[Claim] = []
-        errors: list[BaseException] = []
-
-        def contend(i: int, job_id: str = job.id, barrier: threading.Barrier = barrier) -> None:
-            try:
-                barrier.wait()
-                claim = registry.claim(job_id, f"w{i}", 30)
-                if claim is not None:
-                    won.append(claim)
-            except BaseException as error:  # surfaced below
-                errors.append(error)
-
-        workers = [threading.Thread(target=contend, args=(i,)) for i in range(threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join(30)
-        assert not errors
+        won = claim_race(registry, job.id, 16)
         assert len(won) == 1
         assert won[0].attempt == 1
         assert registry.get(job.id).attempts == 1
         assert len(registry.attempts(job.id)) == 1
+
+
+def test_concurrent_takeover_of_an_expired_lease_exactly_one_wins(registry, new_job):
+    job = registry.insert(new_job())
+    assert registry.claim(job.id, "dead", -1) is not None
+    won = claim_race(registry, job.id, 16)
+    assert len(won) == 1 and won[0].attempt == 2
+    assert [a.outcome for a in registry.attempts(job.id)] == ["lost", None]
 
 
 def test_finish_by_superseded_attempt_is_refused(registry, new_job):
@@ -314,3 +327,20 @@ def test_app_on_unwritable_registry_path_is_a_config_error(tmp_path, make_settin
 
 def test_check_writable(registry):
     registry.check_writable()
+
+
+def test_last_event_seq_moves_on_every_terminal_transition(registry, new_job):
+    assert registry.last_event_seq() == 0
+    job = registry.insert(new_job())
+    registry.claim(job.id, "w", 30)
+    assert registry.last_event_seq() == 0
+    registry.request_cancel(registry.insert(new_job()).id)
+    first = registry.last_event_seq()
+    assert first > 0
+    registry.finish(registry.claim(job.id, "w", 30) or _claim_of(registry, job.id), Status.FAILED)
+    assert registry.last_event_seq() > first
+
+
+def _claim_of(registry: Registry, job_id: str) -> Claim:
+    job = registry.get(job_id)
+    return Claim(job.id, job.attempts, job.tool, job.arguments)

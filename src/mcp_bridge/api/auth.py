@@ -11,11 +11,13 @@ CHALLENGE = 'Bearer realm="mcp-bridge"'
 
 
 def _unauthorized(detail: str, error: str = "invalid_token") -> Problem:
+    # RFC 6750: error_description is printable ASCII without quotes or backslashes.
+    safe = "".join(c for c in detail.replace('"', "'") if " " <= c <= "~" and c != "\\")
     return Problem(
         401,
         "unauthorized",
         detail,
-        headers={"WWW-Authenticate": f'{CHALLENGE}, error="{error}", error_description="{detail}"'},
+        headers={"WWW-Authenticate": f'{CHALLENGE}, error="{error}", error_description="{safe}"'},
     )
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
+import kombu.pools
+
 from mcp_bridge.backends.celery_app import TASK_NAME, make_celery
 from mcp_bridge.config import Settings
 from mcp_bridge.jobs.registry import Registry
@@ -20,7 +24,16 @@ class CeleryBackend:
         pass
 
     def stop(self) -> None:
+        """Close this app's broker connections and forget its entries in kombu's process-wide
+        pools, so a later app on the same broker URL gets fresh ones instead of closed ones."""
         self.app.pool.force_close_all()
+        conn = self.app.connection_for_write()
+        try:
+            for group in (kombu.pools.producers, kombu.pools.connections):
+                with contextlib.suppress(KeyError):
+                    del group[conn]
+        finally:
+            conn.release()
 
     def publish(self, job_id: str) -> None:
         """One publish attempt, no retries: the dispatcher retries an undispatched job.

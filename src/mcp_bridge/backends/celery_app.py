@@ -63,7 +63,7 @@ def make_celery(
 
 
 def _register_task(app: Celery, settings: Settings, runtime: Runtime) -> None:
-    @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
+    @app.task(name=TASK_NAME, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True)
     def run_job(self, job_id: str) -> dict[str, str]:
         """Run a job from the registry; a message for a job not ours to run is acked and dropped."""
         registry, catalog = runtime()

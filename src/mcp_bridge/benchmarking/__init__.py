@@ -19,18 +19,15 @@ from mcp_bridge.benchmarking.runner import (
     run_benchmark_async,
     summary_line,
 )
-from mcp_bridge.benchmarking.stats import bootstrap_ratio_ci, serial_fraction
 
 __all__ = [
     "ARTEFACT_JSON_SCHEMA",
     "BenchmarkError",
     "BenchmarkOptions",
-    "bootstrap_ratio_ci",
     "load_artefact",
     "redact_url",
     "run_benchmark",
     "run_benchmark_async",
-    "serial_fraction",
     "summary_line",
     "write_artefact",
 ]

@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveInt
 
@@ -128,7 +128,8 @@ def validate(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def redact_url(url: str | None) -> str | None:
-    """Replace a password in ``scheme://user:password@host`` (and secret query values) by ***."""
+    """Replace a password in ``scheme://user:password@host`` (and secret query values) by ***;
+    any other URL is returned unchanged."""
     if not url or "://" not in url:
         return url
     try:
@@ -136,12 +137,11 @@ def redact_url(url: str | None) -> str | None:
         has_password = parts.password is not None
     except ValueError:
         return url
-    netloc = parts.netloc
+    netloc, query, changed = parts.netloc, parts.query, False
     if has_password:
         userinfo, _, hostport = netloc.rpartition("@")
         user, _, _ = userinfo.partition(":")
-        netloc = f"{user}:{REDACTED}@{hostport}"
-    query = parts.query
+        netloc, changed = f"{user}:{REDACTED}@{hostport}", True
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         if any(key.lower() in _SECRET_QUERY_KEYS for key, _ in pairs):
@@ -149,7 +149,11 @@ def redact_url(url: str | None) -> str | None:
                 [(k, REDACTED if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs],
                 safe="*",
             )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+            changed = True
+    if not changed:
+        return url
+    tail = (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
+    return f"{parts.scheme}://{netloc}{parts.path}{tail}"
 
 
 def utc_stamp(moment: datetime) -> str:

@@ -7,6 +7,7 @@ Errors end with one line on stderr and a non-zero exit (2 for bad flags, 1 for a
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -75,48 +76,78 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Benchmark the MCP bridge job API and write a JSON artefact.",
         epilog="Scenarios: "
-        + "; ".join(f"{s.name} = {s.description} ({s.default_jobs} jobs)" for s in SCENARIOS.values()),
+        + "; ".join(
+            f"{s.name} = {s.description} ({s.default_jobs} jobs)" for s in SCENARIOS.values()
+        ),
     )
     run = parser.add_argument_group("workload")
     run.add_argument("--scenario", choices=sorted(SCENARIOS), default="smoke")
-    run.add_argument("--iterations", type=_positive, default=5, help="measured iterations")
-    run.add_argument("--warmup", type=_non_negative, default=0, help="unmeasured iterations first")
     run.add_argument(
-        "--concurrency", type=_positive, default=4, help="API requests in flight (default 4)"
+        "--iterations", metavar="N", type=_positive, default=5, help="measured iterations"
     )
     run.add_argument(
-        "--jobs-per-iteration", type=_positive, default=None,
+        "--warmup", metavar="N", type=_non_negative, default=0, help="unmeasured iterations first"
+    )
+    run.add_argument(
+        "--concurrency",
+        metavar="N",
+        type=_positive,
+        default=4,
+        help="API requests in flight (default 4)",
+    )
+    run.add_argument(
+        "--jobs-per-iteration",
+        metavar="N",
+        type=_positive,
+        default=None,
         help="jobs per iteration (default: the scenario's)",
     )
     run.add_argument(
-        "--sleep-ms", type=_non_negative, default=DEFAULT_SLEEP_MS,
+        "--sleep-ms",
+        metavar="N",
+        type=_non_negative,
+        default=DEFAULT_SLEEP_MS,
         help=f"sleep scenario: milliseconds per job (default {DEFAULT_SLEEP_MS})",
     )
     run.add_argument(
-        "--cpu-size", type=_positive, default=DEFAULT_CPU_SIZE,
+        "--cpu-size",
+        metavar="N",
+        type=_positive,
+        default=DEFAULT_CPU_SIZE,
         help=f"cpu scenario: SHA-256 rounds per job (default {DEFAULT_CPU_SIZE})",
     )
     run.add_argument(
-        "--job-timeout", type=_seconds, default=120.0,
+        "--job-timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        default=120.0,
         help="seconds an iteration's jobs may take to finish (default 120)",
     )
 
     backend = parser.add_argument_group("job backend")
     backend.add_argument(
-        "--job-backend", choices=("inline", "celery"), default=None,
+        "--job-backend",
+        choices=("inline", "celery"),
+        default=None,
         help="asgi: the in-process bridge's backend (default: JOB_BACKEND or inline); "
         "http: must match the API's",
     )
     backend.add_argument(
-        "--celery-inline-worker", action="store_true",
+        "--celery-inline-worker",
+        action="store_true",
         help="asgi + celery: run a Celery worker (threads pool) in this process over memory://",
     )
     backend.add_argument(
-        "--celery-inline-worker-concurrency", type=_positive, default=4,
+        "--celery-inline-worker-concurrency",
+        metavar="N",
+        type=_positive,
+        default=4,
         help="threads of the inline worker (default 4)",
     )
     backend.add_argument(
-        "--celery-polling-interval", type=_polling, default=INLINE_POLLING_INTERVAL,
+        "--celery-polling-interval",
+        type=_polling,
+        default=INLINE_POLLING_INTERVAL,
         metavar="SECONDS|kombu",
         help="inline worker: kombu memory-transport poll sleep "
         f"(default {INLINE_POLLING_INTERVAL:g}; 'kombu' keeps kombu's 1 s)",
@@ -124,24 +155,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     target = parser.add_argument_group("target")
     target.add_argument(
-        "--transport", choices=("asgi", "http"), default="asgi",
+        "--transport",
+        choices=("asgi", "http"),
+        default="asgi",
         help="asgi: the bridge in this process (default); http: a running API at --base-url",
     )
-    target.add_argument("--base-url", default=None, help="http: the API, e.g. http://localhost:8000")
     target.add_argument(
-        "--token", default=None,
+        "--base-url", default=None, metavar="URL", help="http: the API, e.g. http://localhost:8000"
+    )
+    target.add_argument(
+        "--token",
+        default=None,
         help="bearer token (asgi: minted; http: minted from AUTH_SECRET/AUTH_DEV_SECRET if unset)",
     )
 
     out = parser.add_argument_group("output")
-    out.add_argument("--output-dir", type=Path, default=Path("var/benchmarks"))
-    out.add_argument("--label", default=None, help="free text stored in the artefact")
     out.add_argument(
-        "--profile", action="store_true",
+        "--output-dir",
+        type=Path,
+        default=Path("var/benchmarks"),
+        metavar="DIR",
+        help="where <UTC timestamp>-<scenario>.json goes (default var/benchmarks)",
+    )
+    out.add_argument("--label", default=None, metavar="TEXT", help="stored in the artefact")
+    out.add_argument(
+        "--profile",
+        action="store_true",
         help="cProfile the in-process run (all threads); saved next to the artefact",
     )
     out.add_argument(
-        "--profile-top", type=_positive, default=25,
+        "--profile-top",
+        metavar="N",
+        type=_positive,
+        default=25,
         help="functions to print, by cumulative time (default 25)",
     )
     out.add_argument(
@@ -207,6 +253,11 @@ def _run(args: argparse.Namespace) -> int:
         verbose=args.verbose,
     )
     options.check()
+    # Before the bridge's own basicConfig(INFO): its start-up chatter would bury the summary.
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     output_dir: Path = args.output_dir
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -227,8 +278,11 @@ def _run(args: argparse.Namespace) -> int:
     if profiler is not None and profiler.stats is not None:
         stats_path = path.with_suffix(".prof")
         top_path = path.with_suffix(".profile.txt")
-        artefact["profile"] = {"stats": stats_path.name, "top": top_path.name,
-                               "topN": args.profile_top}
+        artefact["profile"] = {
+            "stats": stats_path.name,
+            "top": top_path.name,
+            "topN": args.profile_top,
+        }
         header = (
             f"cProfile of {PROG} --scenario {args.scenario} ({profiler.threads} threads merged; "
             f"cumulative time sums over threads, so idle pool threads count their waits)"

@@ -6,12 +6,14 @@ exist inside one process.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
 from typing import Any
 
 from celery import Celery
+from celery import _state as celery_state
 from celery.worker import WorkController
 from celery.worker import state as worker_state
 
@@ -50,6 +52,7 @@ class InlineWorker:
         self._controller: _Controller | None = None
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
+        self._previous_apps: tuple[Any, Any] = (None, None)
 
     def start(self, timeout: float = 30.0) -> None:
         if self.polling_interval is not None:
@@ -59,6 +62,10 @@ class InlineWorker:
         self.app.finalize()
         # The threads pool runs tasks through `current_app`, which in a fresh thread is the
         # process's default app: make it this one (as celery.contrib.testing does).
+        self._previous_apps = (
+            celery_state.default_app,
+            getattr(celery_state._tls, "current_app", None),
+        )
         self.app.set_current()
         self.app.set_default()
         controller = _Controller(
@@ -104,22 +111,20 @@ class InlineWorker:
             worker_state.should_stop = None
             self._thread = None
             self._purge()
+            default, current = self._previous_apps
+            celery_state.set_default_app(default)
+            celery_state._set_current_app(current)
         if thread.is_alive():
             raise BenchmarkError(f"the inline Celery worker did not stop within {timeout:g} s")
 
     def _wake(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the worker still stops, only later
             self.app.tasks[WAKE_TASK].apply_async(args=[None], ignore_result=True, retry=False)
-        except Exception:  # the worker still stops, only later
-            pass
 
     def _purge(self) -> None:
         """Drop unconsumed wake-ups: memory:// queues outlive the worker in this process."""
-        try:
-            with self.app.connection_for_write() as conn:
-                conn.default_channel.queue_purge(self.app.conf.task_default_queue)
-        except Exception:
-            pass
+        with contextlib.suppress(Exception), self.app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(self.app.conf.task_default_queue)
 
     def __enter__(self) -> InlineWorker:
         self.start()

@@ -73,8 +73,10 @@ def top(stats: pstats.Stats, n: int, sort: str = "cumulative") -> str:
 
 
 def save(stats: pstats.Stats, stats_path: Path, top_path: Path, n: int, header: str) -> str:
-    """Write the binary stats (for `python -m pstats` / snakeviz) and the top-n text; return it."""
+    """Write the binary stats (for `python -m pstats` / snakeviz) and the top-n text (cumulative,
+    then own time); return the cumulative part."""
     stats.dump_stats(str(stats_path))
     text = f"{header}\n\n{top(stats, n)}"
-    top_path.write_text(text, encoding="utf-8")
+    own = top(stats, n, sort="tottime")
+    top_path.write_text(f"{text}\nBy own time (tottime):\n{own}", encoding="utf-8")
     return text

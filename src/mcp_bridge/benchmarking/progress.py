@@ -26,12 +26,14 @@ class ProgressBar:
     def __init__(self, stream: TextIO | None = None, label: str = "benchmark") -> None:
         self._stream = stream or sys.stderr
         self._label = label
-        self._started = time.monotonic()
+        self._started: float | None = None  # the first job's end, not the bridge's start-up
         self._drawn = 0.0
         self._visible = False
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
+        if self._started is None:
+            self._started = now
         if done < total and now - self._drawn < 0.05:
             return
         self._drawn = now

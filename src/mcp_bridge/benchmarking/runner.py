@@ -19,8 +19,8 @@ import secrets
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,8 +37,8 @@ from mcp_bridge.benchmarking.scenarios import (
     DEFAULT_CPU_SIZE,
     DEFAULT_SLEEP_MS,
     JobSpec,
-    ScenarioParams,
     Scenario,
+    ScenarioParams,
     get_scenario,
 )
 
@@ -159,7 +159,8 @@ def in_process_settings(options: BenchmarkOptions, registry_dir: Path | None) ->
     if registry_dir is not None:
         overrides["job_registry_path"] = registry_dir / "registry.db"
     if not (_env_has("AUTH_SECRET") or _env_has("AUTH_DEV_SECRET")):
-        overrides.setdefault("auth_dev_secret", secrets.token_urlsafe(32))
+        # A throw-away secret for this process's tokens (AUTH_SECRET: valid in production too).
+        overrides.setdefault("auth_secret", secrets.token_urlsafe(48))
     return _load_settings(**overrides)
 
 
@@ -167,7 +168,7 @@ def local_settings() -> Settings:
     """Settings as this environment resolves them (for an external API's config block)."""
     overrides: dict[str, Any] = {}
     if not (_env_has("AUTH_SECRET") or _env_has("AUTH_DEV_SECRET")):
-        overrides["auth_dev_secret"] = "unused-by-the-benchmark"
+        overrides["auth_secret"] = secrets.token_urlsafe(48)  # not used: only Celery fields are
     return _load_settings(**overrides)
 
 
@@ -190,13 +191,23 @@ def config_block(
     }
 
 
-def _quiet_logs(verbose: bool) -> None:
+@contextmanager
+def _quiet_logs(verbose: bool) -> Iterator[None]:
+    """Library INFO chatter (a line per request/task) off for the run; levels restored after."""
     if verbose:
+        yield
         return
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    levels = {name: logging.WARNING for name in QUIET_LOGGERS}
     # memory:// has no host: kombu warns "No hostname was supplied" on every connection.
-    logging.getLogger("kombu.connection").setLevel(logging.ERROR)
+    levels["kombu.connection"] = logging.ERROR
+    saved = {name: logging.getLogger(name).level for name in levels}
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
 
 
 # -- targets -----------------------------------------------------------------------------------
@@ -206,16 +217,14 @@ def _quiet_logs(verbose: bool) -> None:
 async def _asgi_target(options: BenchmarkOptions) -> AsyncIterator[Target]:
     from mcp_bridge.app import create_app
     from mcp_bridge.benchmarking.asgi import Lifespan
-    from mcp_bridge.benchmarking.celery_isolation import (
-        forget_stale_bridge_tasks,
-        isolate_pool,
-        release_pool,
-    )
     from mcp_bridge.benchmarking.inline_worker import InlineWorker
     from mcp_bridge.config import ConfigError
     from mcp_bridge.security.tokens import mint
 
-    with tempfile.TemporaryDirectory(prefix="mcp-bridge-bench-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="mcp-bridge-bench-") as tmp,
+        _quiet_logs(options.verbose),
+    ):
         settings = in_process_settings(options, None)
         # A throw-away registry, unless the user named one or external workers must share it.
         own_registry = not _env_has("JOB_REGISTRY_PATH") and (
@@ -223,101 +232,97 @@ async def _asgi_target(options: BenchmarkOptions) -> AsyncIterator[Target]:
         )
         if own_registry:
             settings = in_process_settings(options, Path(tmp))
-        if settings.job_backend == "celery":
-            forget_stale_bridge_tasks()
         try:
             app = create_app(settings)
         except ConfigError as error:
             raise BenchmarkError(str(error)) from None
-        celery_app = getattr(app.state.backend, "app", None)
-        if celery_app is not None:
-            isolate_pool(celery_app)
-        _quiet_logs(options.verbose)
         token = options.token or mint(BENCH_SUBJECT, ["operator"], settings.signing_secret)
         parameters: dict[str, Any] = {
             "registry": "temporary" if own_registry else str(settings.job_registry_path),
         }
         if settings.job_backend == "inline":
             parameters["inlineBackendConcurrency"] = settings.inline_concurrency
-        try:
-            async with Lifespan(app):
-                worker = None
-                if options.celery_inline_worker:
-                    parameters["celeryPollingInterval"] = options.celery_polling_interval
-                    worker = InlineWorker(
-                        app.state.backend.app,
-                        options.celery_inline_worker_concurrency,
-                        polling_interval=options.celery_polling_interval,
-                        loglevel="INFO" if options.verbose else "WARNING",
+        async with Lifespan(app):
+            worker = None
+            if options.celery_inline_worker:
+                parameters["celeryPollingInterval"] = options.celery_polling_interval
+                worker = InlineWorker(
+                    app.state.backend.app,
+                    options.celery_inline_worker_concurrency,
+                    polling_interval=options.celery_polling_interval,
+                    loglevel="INFO" if options.verbose else "WARNING",
+                )
+                await asyncio.to_thread(worker.start)
+            try:
+                async with httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app),
+                    base_url=ASGI_BASE_URL,
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=options.request_timeout,
+                ) as client:
+                    yield Target(
+                        client,
+                        config_block(
+                            settings.job_backend,
+                            settings,
+                            options.celery_inline_worker,
+                            options.celery_inline_worker_concurrency,
+                        ),
+                        ASGI_BASE_URL,
+                        parameters,
                     )
-                    await asyncio.to_thread(worker.start)
-                try:
-                    async with httpx.AsyncClient(
-                        transport=httpx.ASGITransport(app=app),
-                        base_url=ASGI_BASE_URL,
-                        headers={"Authorization": f"Bearer {token}"},
-                        timeout=options.request_timeout,
-                    ) as client:
-                        yield Target(
-                            client,
-                            config_block(
-                                settings.job_backend,
-                                settings,
-                                options.celery_inline_worker,
-                                options.celery_inline_worker_concurrency,
-                            ),
-                            ASGI_BASE_URL,
-                            parameters,
-                        )
-                finally:
-                    if worker is not None:
-                        await asyncio.to_thread(worker.stop)
-        finally:
-            if celery_app is not None:
-                release_pool(celery_app)
+            finally:
+                if worker is not None:
+                    await asyncio.to_thread(worker.stop)
 
 
 @asynccontextmanager
 async def _http_target(options: BenchmarkOptions) -> AsyncIterator[Target]:
     assert options.base_url is not None
     base_url = options.base_url.rstrip("/")
-    settings = None
-    token = options.token
-    if token is None:
-        if not (_env_has("AUTH_SECRET") or _env_has("AUTH_DEV_SECRET")):
-            raise BenchmarkError(
-                "--transport http needs --token (or AUTH_SECRET/AUTH_DEV_SECRET to mint one)"
-            )
-        from mcp_bridge.security.tokens import mint
-
-        settings = local_settings()
-        token = mint(BENCH_SUBJECT, ["operator"], settings.signing_secret)
     limits = httpx.Limits(
         max_connections=max(options.concurrency, 1) + 2,
         max_keepalive_connections=max(options.concurrency, 1) + 2,
     )
-    async with httpx.AsyncClient(
-        base_url=base_url,
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=httpx.Timeout(options.request_timeout, connect=5.0),
-        limits=limits,
-    ) as client:
-        readiness = await _readiness(client, base_url)
-        server_backend = readiness.get("jobBackend")
-        if server_backend not in ("inline", "celery"):
-            raise BenchmarkError(f"the API at {base_url} did not name its job backend on /readyz")
-        if options.job_backend is not None and options.job_backend != server_backend:
-            raise BenchmarkError(
-                f"--job-backend {options.job_backend}, but the API at {base_url} runs the "
-                f"{server_backend} backend"
+    with _quiet_logs(options.verbose):
+        async with httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(options.request_timeout, connect=5.0),
+            limits=limits,
+        ) as client:
+            readiness = await _readiness(client, base_url)  # reachable at all? (no token yet)
+            server_backend = readiness.get("jobBackend")
+            if server_backend not in ("inline", "celery"):
+                raise BenchmarkError(
+                    f"the API at {base_url} did not name its job backend on /readyz"
+                )
+            if options.job_backend is not None and options.job_backend != server_backend:
+                raise BenchmarkError(
+                    f"--job-backend {options.job_backend}, but the API at {base_url} runs the "
+                    f"{server_backend} backend"
+                )
+            token = options.token
+            if token is None:
+                if not (_env_has("AUTH_SECRET") or _env_has("AUTH_DEV_SECRET")):
+                    raise BenchmarkError(
+                        "--transport http needs --token (or AUTH_SECRET/AUTH_DEV_SECRET to "
+                        "mint one)"
+                    )
+                from mcp_bridge.security.tokens import mint
+
+                token = mint(BENCH_SUBJECT, ["operator"], _load_settings().signing_secret)
+            client.headers["Authorization"] = f"Bearer {token}"
+            yield Target(
+                client,
+                config_block(
+                    server_backend,
+                    local_settings(),
+                    False,
+                    options.celery_inline_worker_concurrency,
+                ),
+                base_url,
+                {"celerySettingsFrom": "local environment"},
             )
-        settings = settings or local_settings()
-        yield Target(
-            client,
-            config_block(server_backend, settings, False, options.celery_inline_worker_concurrency),
-            base_url,
-            {"celerySettingsFrom": "local environment"},
-        )
 
 
 def _open_target(options: BenchmarkOptions) -> AbstractAsyncContextManager[Target]:
@@ -340,9 +345,24 @@ def _problem(response: httpx.Response) -> str:
     return f"{response.status_code} {response.reason_phrase}" + (f": {snippet}" if snippet else "")
 
 
+def _where(base_url: str) -> str:
+    return "the in-process API" if base_url == ASGI_BASE_URL else f"the API at {base_url}"
+
+
+def _reason(error: BaseException) -> str:
+    """The most specific line in the exception chain (e.g. "Connection refused")."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and (seen.errno or seen.strerror):
+            if isinstance(seen.errno, int) and seen.errno > 0:  # not getaddrinfo's negatives
+                return os.strerror(seen.errno)
+            return str(seen.strerror)
+        seen = seen.__cause__ or seen.__context__
+    return str(error) or type(error).__name__
+
+
 def _unreachable(base_url: str, error: httpx.HTTPError) -> BenchmarkError:
-    detail = str(error) or type(error).__name__
-    return BenchmarkError(f"cannot reach the API at {base_url}: {detail}")
+    return BenchmarkError(f"cannot reach {_where(base_url)}: {_reason(error)}")
 
 
 async def _readiness(client: httpx.AsyncClient, base_url: str) -> dict[str, Any]:
@@ -355,7 +375,9 @@ async def _readiness(client: httpx.AsyncClient, base_url: str) -> dict[str, Any]
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        raise BenchmarkError(f"GET {base_url}/readyz answered {_problem(response)}: not the bridge?")
+        raise BenchmarkError(
+            f"GET {base_url}/readyz answered {_problem(response)}: not the bridge?"
+        )
     if response.status_code != 200:
         failing = [
             f"{name}: {check.get('detail')}"
@@ -363,7 +385,7 @@ async def _readiness(client: httpx.AsyncClient, base_url: str) -> dict[str, Any]
             if isinstance(check, dict) and not check.get("ok")
         ]
         raise BenchmarkError(
-            f"the API at {base_url} is not ready ({'; '.join(failing) or response.status_code})"
+            f"{_where(base_url)} is not ready ({'; '.join(failing) or response.status_code})"
         )
     return body
 
@@ -517,6 +539,20 @@ def _failure_line(jobs: list[dict[str, Any]]) -> str | None:
     return f"job {first.get('id')} ({first.get('tool')}) {first.get('status')}{error}{more}"
 
 
+def _scenario_parameters(scenario: Scenario, options: BenchmarkOptions) -> dict[str, Any]:
+    """The knobs the scenario actually reads (probed: smoke's job mix, for one, is fixed)."""
+    base = ScenarioParams(sleep_ms=options.sleep_ms, cpu_size=options.cpu_size)
+    probes = {
+        "sleepMs": (options.sleep_ms, ScenarioParams(options.sleep_ms + 1, options.cpu_size)),
+        "cpuSize": (options.cpu_size, ScenarioParams(options.sleep_ms, options.cpu_size + 1)),
+    }
+    reads = {}
+    for key, (value, changed) in probes.items():
+        if any(scenario.make(i, base) != scenario.make(i, changed) for i in range(3)):
+            reads[key] = value
+    return reads
+
+
 # -- the run -----------------------------------------------------------------------------------
 
 
@@ -587,8 +623,7 @@ async def run_benchmark_async(
         "concurrency": options.concurrency,
         "jobsPerIteration": len(specs),
         "parameters": {
-            "sleepMs": options.sleep_ms,
-            "cpuSize": options.cpu_size,
+            **_scenario_parameters(scenario, options),
             "waitSeconds": options.wait_seconds,
             "jobTimeout": options.job_timeout,
             **parameters,

@@ -10,6 +10,7 @@ DEFAULT_SLEEP_MS = 50
 DEFAULT_CPU_SIZE = 20_000
 SMOKE_SLEEP_MS = 5
 SMOKE_CPU_SIZE = 2_000
+MCP_SERVER = "demo"  # the demo MCP server of the packaged servers file (MCP_SERVERS_FILE)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ def _smoke(index: int, params: ScenarioParams) -> JobSpec:
     return JobSpec("cpu", {"size": SMOKE_CPU_SIZE})
 
 
+def _mcp_smoke(index: int, params: ScenarioParams) -> JobSpec:
+    spec = _smoke(index, params)
+    return JobSpec(f"{MCP_SERVER}.{spec.tool}", spec.arguments)
+
+
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
     for scenario in (
@@ -79,6 +85,18 @@ SCENARIOS: dict[str, Scenario] = {
             "no-op: echo a short message",
             40,
             lambda index, params: JobSpec("echo", {"message": f"echo-{index}"}),
+        ),
+        Scenario(
+            "mcp",
+            f"sleep over MCP: {MCP_SERVER}.sleep --sleep-ms per job (a real MCP server)",
+            20,
+            lambda index, params: JobSpec(f"{MCP_SERVER}.sleep", {"ms": params.sleep_ms}),
+        ),
+        Scenario(
+            "mcp-smoke",
+            f"smoke's mix over MCP ({MCP_SERVER}.echo, {MCP_SERVER}.sleep, {MCP_SERVER}.cpu)",
+            12,
+            _mcp_smoke,
         ),
     )
 }

@@ -22,15 +22,15 @@ class Dispatcher(threading.Thread):
         super().__init__(name="dispatcher", daemon=True)
         self._registry, self._service = registry, service
         self._interval, self._redispatch_after = interval, redispatch_after
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 self.step()
             except Exception:  # the registry may be busy or briefly unwritable; try next tick
                 log.exception("dispatcher step failed")
-            self._stop.wait(self._interval)
+            self._halt.wait(self._interval)
 
     def step(self) -> int:
         """Reap expired leases, then publish what is due; returns how many were published."""
@@ -46,4 +46,4 @@ class Dispatcher(threading.Thread):
         return published
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()

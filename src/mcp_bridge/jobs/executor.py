@@ -18,10 +18,10 @@ class _LeaseKeeper(threading.Thread):
     ) -> None:
         super().__init__(name=f"lease-{claim.job_id}", daemon=True)
         self._registry, self._claim, self._lease = registry, claim, lease
-        self._cancelled, self._stop = cancelled, threading.Event()
+        self._cancelled, self._halt = cancelled, threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(self._lease / 3):
+        while not self._halt.wait(self._lease / 3):
             try:
                 cancel = self._registry.renew(self._claim, self._lease)
             except Exception:  # a busy registry: try again next period
@@ -30,7 +30,7 @@ class _LeaseKeeper(threading.Thread):
                 self._cancelled.set()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
 
 def execute(

@@ -27,9 +27,10 @@ def _sleep(arguments: dict[str, Any], ctx: ToolContext) -> Any:
 def _cpu(arguments: dict[str, Any], ctx: ToolContext) -> Any:
     """Deterministic CPU work: a chain of `size` SHA-256 rounds."""
     digest = hashlib.sha256(b"mcp-bridge").digest()
-    for _ in range(arguments["size"]):
+    size = int(arguments["size"])  # JSON Schema counts 2.0 as an integer
+    for _ in range(size):
         digest = hashlib.sha256(digest).digest()
-    return {"size": arguments["size"], "digest": digest.hex()}
+    return {"size": size, "digest": digest.hex()}
 
 
 def _fail(arguments: dict[str, Any], ctx: ToolContext) -> Any:

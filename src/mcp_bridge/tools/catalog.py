@@ -64,19 +64,30 @@ class Catalog:
     def __init__(self, providers: Iterable[ToolProvider]) -> None:
         self._tools: dict[str, Tool] = {}
         self._validators: dict[str, Draft202012Validator] = {}
-        for provider in providers:
+        self._providers = list(providers)
+        for provider in self._providers:
             for tool in provider.tools():
-                self._tools[tool.name] = tool
-                self._validators[tool.name] = Draft202012Validator(tool.input_schema)
+                self._add(tool)
+
+    def _add(self, tool: Tool) -> None:
+        self._validators[tool.name] = Draft202012Validator(tool.input_schema)
+        self._tools[tool.name] = tool
 
     def __iter__(self):
         return iter(sorted(self._tools.values(), key=lambda tool: tool.name))
 
     def get(self, name: str) -> Tool:
-        try:
-            return self._tools[name]
-        except KeyError:
-            raise UnknownTool(name) from None
+        tool = self._tools.get(name)
+        if tool is not None:
+            return tool
+        # A provider may find a tool it could not list at build time (an MCP server that was down).
+        for provider in self._providers:
+            resolve = getattr(provider, "resolve", None)
+            tool = resolve(name) if resolve is not None else None
+            if tool is not None:
+                self._add(tool)
+                return tool
+        raise UnknownTool(name)
 
     def validate(self, name: str, arguments: dict[str, Any]) -> None:
         """Raise UnknownTool or ArgumentError (naming the offending field)."""
@@ -88,6 +99,9 @@ class Catalog:
 
 
 def default_catalog() -> Catalog:
+    """Built-in tools, plus the MCP servers file's tools (`MCP_SERVERS_FILE`) as `server.tool`."""
     from mcp_bridge.tools.builtin import BuiltinTools
+    from mcp_bridge.tools.mcp_provider import mcp_tools
 
-    return Catalog([BuiltinTools()])
+    mcp = mcp_tools()
+    return Catalog([BuiltinTools()] if mcp is None else [BuiltinTools(), mcp])
