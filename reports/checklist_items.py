@@ -208,6 +208,15 @@ ITEMS: tuple[ChecklistItem, ...] = (
         note="Suite addition (docs/design.md §4 input), not a bullet of the seed.",
     ),
     ChecklistItem(
+        "4.8",
+        "4",
+        "Real MCP tool calls",
+        "Tools of stdio and streamable-HTTP MCP servers run as jobs end to end (a server crash and "
+        "a tool timeout end the job clearly), and MCP clients reach the catalog at `/mcp`.",
+        checks=("mcp.*",),
+        note="Beyond the seed checklist: the bridge's own MCP guarantees.",
+    ),
+    ChecklistItem(
         "5.1",
         "5",
         "Benchmark artefact pair",

@@ -55,6 +55,11 @@ CHECK_IDS: tuple[tuple[str, str], ...] = tuple(
             "input.malformed[empty-body]",
             "input.malformed[unknown-tool]",
             "input.malformed[oversized-key]",
+            "mcp.stdio",
+            "mcp.http",
+            "mcp.server-crash",
+            "mcp.tool-timeout",
+            "mcp.endpoint",
         )
     ]
 )
