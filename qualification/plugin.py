@@ -32,6 +32,7 @@ AREAS = {
     "monitoring": "§4 monitoring (/metrics)",
     "security": "§4 security (tokens and roles)",
     "input": "§4 bad input",
+    "mcp": "§4 MCP servers and the /mcp endpoint",
 }
 
 

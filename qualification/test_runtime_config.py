@@ -10,13 +10,12 @@ import secrets
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
+from qualification.stack import launch
 from qualification.stack.bridge import BridgeStack
 from qualification.stack.process import free_port, wait_until
 
@@ -37,143 +36,32 @@ CHECKLIST_VARS = (
     "AUTH_DEV_SECRET",
 )
 CHECKLIST_LITERALS = {"JOB_REGISTRY_PATH": "var/jobs/registry.db", "AUTH_DEV_SECRET": "dev-secret"}
-#: Settings the bridge reads from the environment; stripped from the inherited environment.
-BRIDGE_VAR_PREFIXES = ("ENVIRONMENT", "JOB_", "CELERY_", "AUTH_", "METRICS_", "MAX_", "INLINE_")
-
-
-def _shell_env(*layers: dict[str, str]) -> dict[str, str]:
-    """An operator's shell: the inherited environment without bridge settings, plus `layers`;
-    `python` on PATH is the interpreter under test."""
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(BRIDGE_VAR_PREFIXES)}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    for layer in layers:
-        env.update(layer)
-    return env
-
-
-class _Launch:
-    """A process started as an operator would, with its output in files; `settled` once it has
-    exited or is serving (whichever comes first)."""
-
-    def __init__(
-        self,
-        name: str,
-        argv: list[str],
-        env: dict[str, str],
-        workdir: Path,
-        serving: Callable[[_Launch], bool],
-        cwd: Path | None = None,
-        url: str = "",
-    ) -> None:
-        self.name, self.argv, self._serving, self.url = name, argv, serving, url
-        self.started = False
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.out, self.err = workdir / f"{name}.stdout", workdir / f"{name}.stderr"
-        with self.out.open("wb") as out, self.err.open("wb") as err:
-            self.proc = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=cwd or workdir,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
-
-    @property
-    def running(self) -> bool:
-        return self.proc.poll() is None
-
-    def serving(self) -> bool:
-        try:
-            return self.running and self._serving(self)
-        except httpx.HTTPError:
-            return False
-
-    def settled(self) -> bool:
-        if not self.running:
-            return True
-        self.started = self.serving()
-        return self.started
-
-    def output(self) -> str:
-        return self.out.read_text(errors="replace") + self.err.read_text(errors="replace")
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 20) -> int:
-        if self.running:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            return self.proc.wait(5)
-
-    def kill(self) -> None:
-        if self.running:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
-
-    def refusal(self) -> dict[str, Any]:
-        """Exit code and output of a process expected to refuse its configuration."""
-        text = self.output()
-        return {
-            "started": self.started,
-            "exitCode": None if self.started else self.proc.returncode,
-            "lines": [line for line in text.splitlines() if line.strip()][:20],
-            "traceback": "Traceback" in text,
-        }
-
-
-def _healthz(url: str) -> Callable[[_Launch], bool]:
-    return lambda _: httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-
-
-def _api(name: str, env: dict[str, str], workdir: Path) -> _Launch:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "uvicorn", "mcp_bridge.app:create_app", "--factory"]
-    argv += ["--host", "127.0.0.1", "--port", str(port)]
-    return _Launch(name, argv, env, workdir, _healthz(url), url=url)
-
-
-def _worker(name: str, env: dict[str, str], workdir: Path) -> _Launch:
-    node = f"{name}-{secrets.token_hex(3)}@qualification"
-    argv = [sys.executable, "-m", "mcp_bridge.worker", "--pool", "solo", "-n", node]
-    return _Launch(name, argv, env, workdir, lambda launch: f"{node} ready." in launch.output())
-
-
-def _settle(launches: list[_Launch], timeout: float = 30) -> None:
-    try:
-        wait_until(
-            lambda: all(launch.settled() for launch in launches),
-            timeout,
-            what="every process to exit or serve",
-        )
-    finally:
-        for launch in launches:
-            launch.kill()
 
 
 def _refused(
-    cases: dict[str, tuple[str, _Launch]], evidence, timeout: float = 30
-) -> dict[str, dict[str, Any]]:
-    """Let each case's process settle; record and assert: exit != 0, one line naming the
-    variable, no traceback."""
-    _settle([launch for _, launch in cases.values()], timeout)
-    results = {name: launch.refusal() for name, (_, launch) in cases.items()}
-    for name, (_, launch) in cases.items():
-        evidence.attach_text(f"{name}.log", f"$ {' '.join(launch.argv)}\n{launch.output()}")
+    cases: dict[str, tuple[str, dict[str, str], launch.Starter]],
+    base: dict[str, str],
+    workdir: Path,
+    evidence,
+) -> None:
+    """Start each case (`variable, env, api|worker`) on `base`; record and assert that each
+    refuses with one line naming its variable."""
+    procs = {
+        name: start(name, launch.shell_env(base, env), workdir / name)
+        for name, (_, env, start) in cases.items()
+    }
+    try:
+        launch.settle(procs.values())
+    finally:
+        for proc in procs.values():
+            proc.kill()
+    results = {name: proc.refusal() for name, proc in procs.items()}
+    for proc in procs.values():
+        evidence.attach(proc.log_path)
     evidence.measure(refusals=results)
-    evidence.threshold(
-        refusals="exit != 0, exactly one output line naming the variable, no traceback"
-    )
-    for name, (variable, _) in cases.items():
-        result = results[name]
-        assert not result["started"], f"{name}: started and served instead of refusing to start"
-        assert result["exitCode"] not in (None, 0), f"{name}: exit code {result['exitCode']}"
-        assert not result["traceback"], f"{name}: traceback: {result['lines']}"
-        assert len(result["lines"]) == 1, f"{name}: expected one line, got {result['lines']}"
-        assert variable in result["lines"][0], f"{name}: {result['lines'][0]!r} lacks {variable}"
-    return results
+    evidence.threshold(refusals=launch.REFUSAL)
+    for name, (variable, _, _) in cases.items():
+        launch.assert_refused(name, results[name], variable)
 
 
 def _environ(pid: int) -> dict[str, str]:
@@ -289,9 +177,9 @@ def test_checklist_env_vars(checklist_stack, evidence):
 def test_readyz_reports_celery(checklist_stack, tmp_path, evidence):
     reachable = checklist_stack.http.get("/readyz")
     dead_broker = f"redis://127.0.0.1:{free_port()}/0"
-    api = _api(
+    api = launch.api(
         "api-dead-broker",
-        _shell_env(
+        launch.shell_env(
             checklist_stack.env,
             {
                 "CELERY_BROKER_URL": dead_broker,
@@ -343,16 +231,10 @@ def test_bad_broker_url(tmp_path, evidence):
         "JOB_REGISTRY_PATH": str(tmp_path / "registry.db"),
     }
     cases = {
-        "api-http-url": ("CELERY_BROKER_URL", {"CELERY_BROKER_URL": "http://nope"}, _api),
-        "worker-not-a-url": ("CELERY_BROKER_URL", {"CELERY_BROKER_URL": "notaurl"}, _worker),
+        "api-http-url": ("CELERY_BROKER_URL", {"CELERY_BROKER_URL": "http://nope"}, launch.api),
+        "worker-not-a-url": ("CELERY_BROKER_URL", {"CELERY_BROKER_URL": "notaurl"}, launch.worker),
     }
-    _refused(
-        {
-            name: (var, start(name, _shell_env(base, env), tmp_path / name))
-            for name, (var, env, start) in cases.items()
-        },
-        evidence,
-    )
+    _refused(cases, base, tmp_path, evidence)
 
 
 @pytest.mark.check(
@@ -366,17 +248,11 @@ def test_bad_config(checklist_stack, tmp_path, evidence):
     base = {**checklist_stack.env, "CELERY_QUEUE": f"bad-config-{secrets.token_hex(4)}"}
     unwritable = {"JOB_REGISTRY_PATH": "/proc/x/registry.db"}
     cases = {
-        "api-job-backend-bogus": ("JOB_BACKEND", {"JOB_BACKEND": "bogus"}, _api),
-        "api-registry-unwritable": ("JOB_REGISTRY_PATH", unwritable, _api),
-        "worker-registry-unwritable": ("JOB_REGISTRY_PATH", unwritable, _worker),
+        "api-job-backend-bogus": ("JOB_BACKEND", {"JOB_BACKEND": "bogus"}, launch.api),
+        "api-registry-unwritable": ("JOB_REGISTRY_PATH", unwritable, launch.api),
+        "worker-registry-unwritable": ("JOB_REGISTRY_PATH", unwritable, launch.worker),
     }
-    _refused(
-        {
-            name: (var, start(name, _shell_env(base, env), tmp_path / name))
-            for name, (var, env, start) in cases.items()
-        },
-        evidence,
-    )
+    _refused(cases, base, tmp_path, evidence)
 
 
 # -- the checklist's commands, as written ---------------------------------------------------------
@@ -394,7 +270,7 @@ def test_api_start_command(checklist_stack, tmp_path, evidence):
     url = f"http://127.0.0.1:{port}"
     # the checklist's environment, with the registry path made absolute for this working dir
     env = {**checklist_stack.env, "JOB_REGISTRY_PATH": str(checklist_stack.registry_path)}
-    api = _Launch("api", argv, _shell_env(env), tmp_path, _healthz(url))
+    api = launch.Launch("api", argv, launch.shell_env(env), tmp_path, launch.healthz(url))
     try:
         wait_until(api.settled, 30, what="the API to serve /healthz")
         assert api.started, f"`{' '.join(argv)}` did not start:\n{api.output()}"
@@ -403,7 +279,7 @@ def test_api_start_command(checklist_stack, tmp_path, evidence):
     finally:
         exit_code = api.stop()
     log = api.output()
-    evidence.attach_text("api.log", f"$ {' '.join(argv)}\n{log}")
+    evidence.attach(api.log_path)
     evidence.measure(
         command=" ".join(argv),
         healthz={"status": health.status_code, "body": health.json()},
@@ -446,7 +322,7 @@ def test_token_command(checklist_stack, tmp_path, evidence):
     script = f'{snippet}\nprintf "%s" "$TOKEN"\n'
     minted = subprocess.run(
         ["bash", "-c", script],
-        env=_shell_env(),
+        env=launch.shell_env(),
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -506,9 +382,8 @@ def test_worker_start_command(stack, tmp_path, evidence):
         pytest.fail(f"no `make celery-worker` target: {has_target.stderr.decode().strip()}")
     bridge = stack(workers=0, start_api=False)
     argv, how = _make_argv()
-    worker = _Launch(
-        "make-celery-worker", argv, _shell_env(bridge.env), tmp_path, lambda _: True, cwd=ROOT
-    )
+    env = launch.shell_env(bridge.env)
+    worker = launch.Launch("make-celery-worker", argv, env, tmp_path, lambda _: True, cwd=ROOT)
     try:
         bridge.api.start()  # boots while the worker does
         job_id = bridge.submit_ok("echo", {"message": "make celery-worker"})
@@ -527,7 +402,7 @@ def test_worker_start_command(stack, tmp_path, evidence):
         worker.kill()
     log = worker.output()
     nodes = re.findall(r"(\S+@\S+) ready\.", log)
-    evidence.attach_text("make-celery-worker.log", f"$ {' '.join(argv)}\n{log}")
+    evidence.attach(worker.log_path)
     evidence.attach_json("executions.json", runs)
     evidence.measure(
         command=how,

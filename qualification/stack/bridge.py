@@ -34,6 +34,8 @@ FAST_RECOVERY_ENV = {
     "DISPATCH_INTERVAL_SECONDS": "0.2",
     "PUBLISH_TIMEOUT_SECONDS": "1",
     "JOB_REDISPATCH_SECONDS": "600",
+    # Checks that need MCP servers name their own file (qualification/test_mcp.py).
+    "MCP_SERVERS_FILE": "",
 }
 
 

@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service,
         interval=settings.dispatch_interval_seconds,
         redispatch_after=settings.job_redispatch_seconds,
+        grace=2 * settings.publish_timeout_seconds,
     )
 
     @asynccontextmanager

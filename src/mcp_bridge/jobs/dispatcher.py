@@ -17,11 +17,18 @@ class Dispatcher(threading.Thread):
     API replicas may run one each."""
 
     def __init__(
-        self, registry: Registry, service: JobService, interval: float, redispatch_after: float
+        self,
+        registry: Registry,
+        service: JobService,
+        interval: float,
+        redispatch_after: float,
+        grace: float = 0.0,
     ) -> None:
+        """`grace`: how long a new job is left to the request publishing it (no duplicates)."""
         super().__init__(name="dispatcher", daemon=True)
         self._registry, self._service = registry, service
         self._interval, self._redispatch_after = interval, redispatch_after
+        self._grace = grace
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -39,7 +46,9 @@ class Dispatcher(threading.Thread):
         if reaped:
             log.warning("re-queued %d job(s) whose worker stopped renewing its lease", len(reaped))
         published = 0
-        for job_id in self._registry.due_for_dispatch(now, self._redispatch_after, limit=500):
+        for job_id in self._registry.due_for_dispatch(
+            now, self._redispatch_after, limit=500, grace=self._grace
+        ):
             if not self._service.dispatch(job_id):
                 break  # the broker is down: wait for the next tick
             published += 1

@@ -254,12 +254,18 @@ class Registry:
                 "UPDATE jobs SET dispatched_at = ? WHERE id = ? AND status = 'queued'", (at, job_id)
             )
 
-    def due_for_dispatch(self, now: float, redispatch_after: float, limit: int) -> list[str]:
-        """Queued jobs never published, or published so long ago their message looks lost."""
+    def due_for_dispatch(
+        self, now: float, redispatch_after: float, limit: int, grace: float = 0.0
+    ) -> list[str]:
+        """Queued jobs never published, or published so long ago their message looks lost.
+
+        A job younger than `grace` seconds is left to the request that is publishing it now.
+        """
         rows = self._conn().execute(
             "SELECT id FROM jobs WHERE status = 'queued' AND "
-            "(dispatched_at IS NULL OR dispatched_at < ?) ORDER BY created_at LIMIT ?",
-            (now - redispatch_after, limit),
+            "((dispatched_at IS NULL AND created_at < ?) OR dispatched_at < ?) "
+            "ORDER BY created_at LIMIT ?",
+            (now - grace, now - redispatch_after, limit),
         )
         return [row[0] for row in rows]
 

@@ -66,7 +66,9 @@ class McpTools:
         try:
             listed = self.pool.list_sync(server)
         except Exception as error:
-            reason = "timed out" if isinstance(error, CallTimeout) else describe(error)
+            reason = describe(error)
+            if isinstance(error, CallTimeout):
+                reason = f"no answer within {self.servers[server].list_timeout:g} s (listTimeout)"
             log.warning("MCP server %r (%s) skipped: cannot list its tools: %s",
                         server, self.path, reason)
             return

@@ -154,7 +154,9 @@ class SessionPool:
             remaining = deadline - time.monotonic()
             try:
                 return future.result(timeout=max(0.0, min(remaining, 0.1)))
-            except concurrent.futures.TimeoutError:
+            except TimeoutError:  # also what concurrent.futures raises while still waiting
+                if future.done():  # the coroutine's own timeout
+                    raise CallTimeout() from None
                 if cancelled is not None and cancelled.is_set():
                     future.cancel()
                     raise CallCancelled() from None
