@@ -18,7 +18,24 @@ def _running_on(stack: BridgeStack, job_id: str) -> str:
     return stack.executions(job_id)[job["attempts"] - 1]["worker"]
 
 
-def _assert_each_ran_once(stack: BridgeStack, jobs: dict[str, dict], evidence) -> None:
+def _wait_drained(stack: BridgeStack, timeout: float) -> None:
+    """Wait until the broker has nothing left to deliver: no execution can happen after that."""
+    wait_until(lambda: broker_drained(stack), timeout, what="the broker to drain")
+
+
+def _final_state(stack: BridgeStack, job_id: str, drain_timeout: float) -> tuple[dict, list[dict]]:
+    """The job once terminal and the broker drained (so no execution can follow), and its
+    executions."""
+    job = stack.wait_terminal([job_id], timeout=60)[job_id]
+    _wait_drained(stack, drain_timeout)
+    return job, stack.executions(job_id)
+
+
+def _assert_each_ran_once(
+    stack: BridgeStack, job_ids: list[str], evidence, timeout: float = 60
+) -> None:
+    """Wait for the jobs to finish; record and assert each succeeded, executed exactly once."""
+    jobs = stack.wait_terminal(job_ids, timeout=timeout)
     statuses = {job["status"] for job in jobs.values()}
     executions = {job_id: len(stack.executions(job_id)) for job_id in jobs}
     evidence.measure(
@@ -41,11 +58,9 @@ def test_worker_sigkill_mid_job(stack, evidence):
     victim = next(w for w in bridge.workers if w.node == victim_node)
     victim.kill()
 
-    job = bridge.wait_terminal([job_id], timeout=60)[job_id]
     # The killed attempt's message comes back after the visibility timeout: wait until the
     # broker has nothing left to deliver, then no further execution may have happened.
-    wait_until(lambda: broker_drained(bridge), 60, what="the broker to drain")
-    runs = bridge.executions(job_id)
+    job, runs = _final_state(bridge, job_id, drain_timeout=60)
     evidence.measure(
         status=job["status"], attempts=job["attempts"], outcomes=[run["outcome"] for run in runs]
     )
@@ -86,8 +101,7 @@ def test_api_restart_with_jobs_in_flight(stack, evidence):
     queued = [bridge.submit_ok("sleep", {"ms": 50}) for _ in range(5)]
     _running_on(bridge, first)
     bridge.api.restart()
-    jobs = bridge.wait_terminal([first, *queued], timeout=60)
-    _assert_each_ran_once(bridge, jobs, evidence)
+    _assert_each_ran_once(bridge, [first, *queued], evidence)
 
 
 @pytest.mark.check(
@@ -103,8 +117,7 @@ def test_redis_restart_with_queued_jobs(stack, evidence):
     redis.restart(kill=True)
     evidence.measure(queuedAfterRestart=queue_length(bridge))
     bridge.add_worker()
-    jobs = bridge.wait_terminal(ids, timeout=60)
-    _assert_each_ran_once(bridge, jobs, evidence)
+    _assert_each_ran_once(bridge, ids, evidence)
 
 
 @pytest.mark.check(
@@ -128,8 +141,7 @@ def test_broker_down_accepts_then_runs(stack, evidence):
     assert [r.status_code for r in responses] == [202] * 5
     assert ready.status_code == 503 and ready.json()["checks"]["broker"]["ok"] is False
     redis.start()
-    jobs = bridge.wait_terminal([r.json()["id"] for r in responses], timeout=90)
-    _assert_each_ran_once(bridge, jobs, evidence)
+    _assert_each_ran_once(bridge, [r.json()["id"] for r in responses], evidence, timeout=90)
 
 
 @pytest.mark.check(
@@ -138,13 +150,15 @@ def test_broker_down_accepts_then_runs(stack, evidence):
     title="A job outliving the visibility timeout is not run twice",
 )
 def test_job_outliving_visibility_timeout_runs_once(stack, evidence):
-    bridge = stack(workers=2, env={"CELERY_VISIBILITY_TIMEOUT": "2"})
-    job_id = bridge.submit_ok("sleep", {"ms": 6000})
-    job = bridge.wait_terminal([job_id], timeout=60)[job_id]
-    wait_until(lambda: broker_drained(bridge), 30, what="the broker to drain")
-    runs = bridge.executions(job_id)
+    visibility, seconds = 2, 6
+    bridge = stack(workers=2, env={"CELERY_VISIBILITY_TIMEOUT": str(visibility)})
+    job_id = bridge.submit_ok("sleep", {"ms": seconds * 1000})
+    job, runs = _final_state(bridge, job_id, drain_timeout=30)
     evidence.measure(
-        visibilityTimeoutSeconds=2, jobSeconds=6, executions=len(runs), status=job["status"]
+        visibilityTimeoutSeconds=visibility,
+        jobSeconds=seconds,
+        executions=len(runs),
+        status=job["status"],
     )
     evidence.threshold(executions="== 1", status="succeeded")
     assert job["status"] == "succeeded"
@@ -164,7 +178,7 @@ def test_cancel_without_workers_holds(stack, evidence):
     sentinel = bridge.submit_ok("echo", {"message": "after"})
     bridge.add_worker()
     bridge.wait_terminal([sentinel], timeout=60)  # FIFO: the doomed message was taken first
-    wait_until(lambda: broker_drained(bridge), 30, what="the broker to drain")
+    _wait_drained(bridge, 30)
     job = bridge.job(doomed)
     runs = bridge.executions(doomed)
     evidence.measure(status=job["status"], executions=len(runs))

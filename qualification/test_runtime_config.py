@@ -40,9 +40,10 @@ CHECKLIST_LITERALS = {"JOB_REGISTRY_PATH": "var/jobs/registry.db", "AUTH_DEV_SEC
 
 def _refused(
     cases: dict[str, tuple[str, dict[str, str], launch.Starter]],
+    evidence,
+    *,
     base: dict[str, str],
     workdir: Path,
-    evidence,
 ) -> None:
     """Start each case (`variable, env, api|worker`) on `base`; record and assert that each
     refuses with one line naming its variable."""
@@ -59,7 +60,7 @@ def _refused(
     for proc in procs.values():
         evidence.attach(proc.log_path)
     evidence.measure(refusals=results)
-    evidence.threshold(refusals=launch.REFUSAL)
+    evidence.threshold(refusals=launch.REFUSAL_THRESHOLD)
     for name, (variable, _, _) in cases.items():
         launch.assert_refused(name, results[name], variable)
 
@@ -234,7 +235,7 @@ def test_bad_broker_url(tmp_path, evidence):
         "api-http-url": ("CELERY_BROKER_URL", {"CELERY_BROKER_URL": "http://nope"}, launch.api),
         "worker-not-a-url": ("CELERY_BROKER_URL", {"CELERY_BROKER_URL": "notaurl"}, launch.worker),
     }
-    _refused(cases, base, tmp_path, evidence)
+    _refused(cases, evidence, base=base, workdir=tmp_path)
 
 
 @pytest.mark.check(
@@ -252,7 +253,7 @@ def test_bad_config(checklist_stack, tmp_path, evidence):
         "api-registry-unwritable": ("JOB_REGISTRY_PATH", unwritable, launch.api),
         "worker-registry-unwritable": ("JOB_REGISTRY_PATH", unwritable, launch.worker),
     }
-    _refused(cases, base, tmp_path, evidence)
+    _refused(cases, evidence, base=base, workdir=tmp_path)
 
 
 # -- the checklist's commands, as written ---------------------------------------------------------

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,14 +14,12 @@ import httpx
 import jwt
 import pytest
 
+from qualification.stack import launch
 from qualification.stack.bridge import BridgeStack
-from qualification.stack.process import free_port, wait_until
 
 pytestmark = pytest.mark.security
 
 PROBLEM_JSON = "application/problem+json"
-#: Settings the bridge reads from the environment; stripped so only what a check sets applies.
-BRIDGE_VAR_PREFIXES = ("ENVIRONMENT", "JOB_", "CELERY_", "AUTH_", "METRICS_", "MAX_", "INLINE_")
 
 
 def _b64(data: dict[str, Any]) -> str:
@@ -57,6 +51,10 @@ def _assert_unauthorized(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
+def _statuses(calls: dict[str, httpx.Response]) -> dict[str, int]:
+    return {call: response.status_code for call, response in calls.items()}
+
+
 def _refused_everywhere(bridge: BridgeStack, token: str, job_id: str) -> dict[str, int]:
     """Read, list, submit and cancel with `token`: each must be 401 and nothing may be written."""
     rows = len(bridge.registry_rows())
@@ -70,14 +68,29 @@ def _refused_everywhere(bridge: BridgeStack, token: str, job_id: str) -> dict[st
     for response in calls.values():
         _assert_unauthorized(response)
     assert len(bridge.registry_rows()) == rows, "a refused token created a job"
-    return {call: response.status_code for call, response in calls.items()}
+    return _statuses(calls)
+
+
+def _each_refused_everywhere(
+    bridge: BridgeStack, tokens: dict[str, str], job_id: str, evidence
+) -> None:
+    """`_refused_everywhere` for each named token, recorded as `statuses`."""
+    statuses = {name: _refused_everywhere(bridge, token, job_id) for name, token in tokens.items()}
+    evidence.measure(statuses=statuses)
+    evidence.threshold(statuses="all 401")
 
 
 @pytest.fixture(scope="module")
-def finished_job(shared_stack: BridgeStack) -> str:
+def bridge(shared_stack: BridgeStack) -> BridgeStack:
+    """The module's shared stack (API + one worker)."""
+    return shared_stack
+
+
+@pytest.fixture(scope="module")
+def finished_job(bridge: BridgeStack) -> str:
     """A job owned by the stack's default subject, already terminal."""
-    job_id = shared_stack.submit_ok("echo", {"message": "mine"})
-    shared_stack.wait_terminal([job_id], timeout=30)
+    job_id = bridge.submit_ok("echo", {"message": "mine"})
+    bridge.wait_terminal([job_id], timeout=30)
     return job_id
 
 
@@ -86,8 +99,7 @@ def finished_job(shared_stack: BridgeStack) -> str:
     section="4",
     title="No bearer token: 401 problem+json with a WWW-Authenticate challenge",
 )
-def test_missing_token(shared_stack, finished_job, evidence):
-    bridge = shared_stack
+def test_missing_token(bridge, finished_job, evidence):
     rows = len(bridge.registry_rows())
     calls = {
         "GET /v1/jobs": bridge.http.get("/v1/jobs"),
@@ -113,7 +125,7 @@ def test_missing_token(shared_stack, finished_job, evidence):
         },
     )
     evidence.measure(
-        statuses={call: r.status_code for call, r in calls.items()},
+        statuses=_statuses(calls),
         rowsAdded=len(bridge.registry_rows()) - rows,
     )
     evidence.threshold(statuses="all 401 + WWW-Authenticate: Bearer", rowsAdded="== 0")
@@ -129,8 +141,7 @@ def test_missing_token(shared_stack, finished_job, evidence):
     section="4",
     title="An expired token is refused with 401 on every job route",
 )
-def test_expired_token(shared_stack, finished_job, evidence):
-    bridge = shared_stack
+def test_expired_token(bridge, finished_job, evidence):
     expired = bridge.token(exp=int(time.time()) - 60, roles=("operator", "admin"))
     fresh = bridge.token(exp=int(time.time()) + 60, roles=("operator",))
     statuses = _refused_everywhere(bridge, expired, finished_job)
@@ -145,9 +156,13 @@ def test_expired_token(shared_stack, finished_job, evidence):
     section="4",
     title="A token altered after signing, or signed with another secret, is refused",
 )
-def test_tampered_token(shared_stack, finished_job, evidence):
-    bridge = shared_stack
+def test_tampered_token(bridge, finished_job, evidence):
     genuine = bridge.token(subject="qualification", roles=("viewer",))
+    # control: the genuine token, which every case below is derived from, is accepted
+    control = bridge.http.get("/v1/jobs", headers=bridge.headers(genuine))
+    evidence.measure(genuineTokenStatus=control.status_code)
+    evidence.threshold(genuineTokenStatus="== 200")
+    assert control.status_code == 200, control.text
     header, payload, signature = genuine.split(".")
     claims = _unb64(payload)
     escalated = f"{header}.{_b64({**claims, 'roles': ['operator', 'admin']})}.{signature}"
@@ -163,13 +178,7 @@ def test_tampered_token(shared_stack, finished_job, evidence):
         "signature-altered": forged_signature,
         "signed-with-another-secret": other_secret,
     }
-    statuses = {
-        name: _refused_everywhere(bridge, token, finished_job) for name, token in cases.items()
-    }
-    control = bridge.http.get("/v1/jobs", headers=bridge.headers(genuine))
-    evidence.measure(statuses=statuses, genuineTokenStatus=control.status_code)
-    evidence.threshold(statuses="all 401", genuineTokenStatus="== 200")
-    assert control.status_code == 200, control.text
+    _each_refused_everywhere(bridge, cases, finished_job, evidence)
 
 
 @pytest.mark.check(
@@ -177,8 +186,7 @@ def test_tampered_token(shared_stack, finished_job, evidence):
     section="4",
     title="An unsigned token (alg: none) claiming operator/admin is refused with 401",
 )
-def test_alg_none(shared_stack, finished_job, evidence):
-    bridge = shared_stack
+def test_alg_none(bridge, finished_job, evidence):
     claims = {"sub": "mallory", "roles": ["operator", "admin"], "exp": int(time.time()) + 600}
     hs256_header = bridge.token().split(".")[0]
     cases = {
@@ -189,11 +197,7 @@ def test_alg_none(shared_stack, finished_job, evidence):
         "hs256-header-no-signature": f"{hs256_header}.{_b64(claims)}.",
     }
     evidence.attach_json("tokens.json", cases)
-    statuses = {
-        name: _refused_everywhere(bridge, token, finished_job) for name, token in cases.items()
-    }
-    evidence.measure(statuses=statuses)
-    evidence.threshold(statuses="all 401")
+    _each_refused_everywhere(bridge, cases, finished_job, evidence)
     # mallory never became anyone: no job of hers exists
     assert not [row for row in bridge.registry_rows() if row["owner"] == "mallory"]
 
@@ -203,8 +207,7 @@ def test_alg_none(shared_stack, finished_job, evidence):
     section="4",
     title="A viewer, or a token with no known role, cannot submit or cancel (403)",
 )
-def test_wrong_role(shared_stack, finished_job, evidence):
-    bridge = shared_stack
+def test_wrong_role(bridge, finished_job, evidence):
     viewer = bridge.token(roles=("viewer",))
     unknown = bridge.token(roles=("superuser", "root"))
     no_roles = bridge.token(roles=())
@@ -223,7 +226,7 @@ def test_wrong_role(shared_stack, finished_job, evidence):
     }
     viewer_read = bridge.http.get(f"/v1/jobs/{finished_job}", headers=bridge.headers(viewer))
     evidence.measure(
-        statuses={call: r.status_code for call, r in calls.items()},
+        statuses=_statuses(calls),
         viewerReadOwnJob=viewer_read.status_code,
         rowsAdded=len(bridge.registry_rows()) - rows,
     )
@@ -239,8 +242,7 @@ def test_wrong_role(shared_stack, finished_job, evidence):
     section="4",
     title="Subject B cannot read, list or cancel subject A's job; an admin can",
 )
-def test_isolation(shared_stack, evidence):
-    bridge = shared_stack
+def test_isolation(bridge, evidence):
     job_id = bridge.submit_ok("sleep", {"ms": 500})  # owner: the default subject ("A")
     bob = bridge.token(subject="bob", roles=("operator",))
     admin = bridge.token(subject="root", roles=("admin",))
@@ -264,7 +266,7 @@ def test_isolation(shared_stack, evidence):
         {call: r.json() for call, r in bob_calls.items()} | {"lists": bob_lists},
     )
     evidence.measure(
-        bobStatuses={call: r.status_code for call, r in bob_calls.items()},
+        bobStatuses=_statuses(bob_calls),
         jobInBobsLists=job_id in bob_sees,
         adminReadStatus=admin_read.status_code,
         jobInAdminList=job_id in {item["id"] for item in admin_list["items"]},
@@ -290,62 +292,18 @@ def test_isolation(shared_stack, evidence):
 # -- production secrets: the API process alone, no Redis, no stack -----------------------------
 
 
-def _clean_env(tmp_path: Path, **settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(BRIDGE_VAR_PREFIXES)}
-    env.update(
-        PYTHONUNBUFFERED="1",
-        JOB_BACKEND="inline",
-        JOB_REGISTRY_PATH=str(tmp_path / "var" / "jobs" / "registry.db"),
-    )
-    env.update(settings)
-    return env
+def _production_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """ENVIRONMENT=production, inline jobs and a registry under `tmp_path`, plus `settings`."""
+    registry = str(tmp_path / "var" / "jobs" / "registry.db")
+    defaults = {"PYTHONUNBUFFERED": "1", "JOB_BACKEND": "inline", "JOB_REGISTRY_PATH": registry}
+    return launch.shell_env(defaults, {"ENVIRONMENT": "production"}, settings)
 
 
-class _Boot:
-    """`python -m uvicorn mcp_bridge.app:create_app --factory` with its own env and output files."""
-
-    def __init__(self, name: str, env: dict[str, str], workdir: Path) -> None:
-        self.name, self.port = name, free_port()
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.out, self.err = workdir / f"{name}.stdout", workdir / f"{name}.stderr"
-        argv = [sys.executable, "-m", "uvicorn", "mcp_bridge.app:create_app", "--factory"]
-        with self.out.open("wb") as out, self.err.open("wb") as err:
-            self.proc = subprocess.Popen(
-                [*argv, "--port", str(self.port)], env=env, cwd=workdir, stdout=out, stderr=err
-            )
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def settled(self) -> bool:
-        """Exited, or serving /healthz."""
-        if self.proc.poll() is not None:
-            return True
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(5)
-
-    def output(self) -> tuple[str, str]:
-        return self.out.read_text(errors="replace"), self.err.read_text(errors="replace")
-
-
-def _refusal(boot: _Boot, started: bool) -> dict[str, Any]:
-    stdout, stderr = boot.output()
-    lines = [line for line in (stdout + stderr).splitlines() if line.strip()]
-    return {
-        "started": started,
-        "exitCode": None if started else boot.proc.returncode,
-        "lines": lines,
-        "traceback": "Traceback" in stdout + stderr,
-    }
+def _status_with_token(url: str, secret: str) -> int:
+    """`GET /v1/tools` with a viewer token signed with `secret`."""
+    claims = {"sub": "ops", "roles": ["viewer"], "exp": int(time.time()) + 60}
+    token = jwt.encode(claims, secret, algorithm="HS256")
+    return httpx.get(f"{url}/v1/tools", headers={"Authorization": f"Bearer {token}"}).status_code
 
 
 @pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -364,65 +322,42 @@ def test_production_refuses_dev_secret(tmp_path, evidence):
         ),
         "auth-secret-31-bytes": ("AUTH_SECRET", {"AUTH_SECRET": good_secret[:31]}),
     }
-    boots = {
-        name: _Boot(name, _clean_env(tmp_path, ENVIRONMENT="production", **env), tmp_path / name)
+    refused = {
+        name: launch.api(name, _production_env(tmp_path, **env), tmp_path / name)
         for name, (_, env) in refused_cases.items()
     }
-    accepted = _Boot(
+    accepted = launch.api(
         "auth-secret-32-bytes",
-        _clean_env(tmp_path, ENVIRONMENT="production", AUTH_SECRET=good_secret),
+        _production_env(tmp_path, AUTH_SECRET=good_secret),
         tmp_path / "accepted",
     )
+    everyone = [*refused.values(), accepted]
     try:
-        wait_until(
-            lambda: all(b.settled() for b in [*boots.values(), accepted]),
-            30,
-            what="every API process to exit or serve /healthz",
-        )
-        accepted_running = accepted.proc.poll() is None
-        started = {name: boot.proc.poll() is None for name, boot in boots.items()}
+        launch.settle(everyone)
         probes: dict[str, int] = {}
-        if accepted_running:
-            for label, secret in (
-                ("tokenSignedWithAuthSecret", good_secret),
-                ("devToken", "dev-secret"),
-            ):
-                token = jwt.encode(
-                    {"sub": "ops", "roles": ["viewer"], "exp": int(time.time()) + 60},
-                    secret,
-                    algorithm="HS256",
-                )
-                probes[label] = httpx.get(
-                    f"{accepted.url}/v1/tools", headers={"Authorization": f"Bearer {token}"}
-                ).status_code
+        if accepted.started:
+            probes["tokenSignedWithAuthSecret"] = _status_with_token(accepted.url, good_secret)
+            probes["devToken"] = _status_with_token(accepted.url, "dev-secret")
     finally:
-        for boot in [*boots.values(), accepted]:
-            boot.stop()
-    results = {name: _refusal(boot, started[name]) for name, boot in boots.items()}
-    accepted_exit = accepted.proc.returncode
-    for boot in [*boots.values(), accepted]:
-        stdout, stderr = boot.output()
-        evidence.attach_text(f"{boot.name}.log", f"--- stdout\n{stdout}--- stderr\n{stderr}")
+        exits = {proc.name: proc.stop(timeout=15) for proc in everyone}
+    results = {name: proc.refusal() for name, proc in refused.items()}
+    for proc in everyone:
+        evidence.attach(proc.log_path)
     evidence.measure(
         refused={
             name: {k: r[k] for k in ("started", "exitCode", "traceback")} | {"message": r["lines"]}
             for name, r in results.items()
         },
-        thirtyTwoByteSecretStarted=accepted_running,
+        thirtyTwoByteSecretStarted=accepted.started,
         thirtyTwoByteProbes=probes,
-        thirtyTwoByteExitOnSigterm=accepted_exit,
+        thirtyTwoByteExitOnSigterm=exits[accepted.name],
     )
     evidence.threshold(
-        refused="exit != 0, exactly one line naming the variable, no traceback",
+        refused=launch.REFUSAL_THRESHOLD,
         thirtyTwoByteSecretStarted=True,
         thirtyTwoByteProbes="AUTH_SECRET token 200, dev-secret token 401",
     )
     for name, (variable, _) in refused_cases.items():
-        result = results[name]
-        assert not result["started"], f"{name}: the API started and served /healthz"
-        assert result["exitCode"] not in (None, 0), f"{name}: exit code {result['exitCode']}"
-        assert not result["traceback"], f"{name}: traceback instead of one line: {result['lines']}"
-        assert len(result["lines"]) == 1, f"{name}: expected one line, got {result['lines']}"
-        assert variable in result["lines"][0], f"{name}: {result['lines'][0]!r} lacks {variable}"
-    assert accepted_running, f"32-byte AUTH_SECRET refused: {accepted.output()}"
+        launch.assert_refused(name, results[name], variable)
+    assert accepted.started, f"32-byte AUTH_SECRET refused: {accepted.output()}"
     assert probes == {"tokenSignedWithAuthSecret": 200, "devToken": 401}

@@ -18,7 +18,7 @@ from qualification.stack.process import free_port, wait_until
 #: Settings the bridge reads from the environment; stripped from the inherited environment.
 BRIDGE_VAR_PREFIXES = ("ENVIRONMENT", "JOB_", "CELERY_", "AUTH_", "METRICS_", "MAX_", "INLINE_")
 #: The evidence threshold that `assert_refused` enforces.
-REFUSAL = "exit != 0, exactly one output line naming the variable, no traceback"
+REFUSAL_THRESHOLD = "exit != 0, exactly one output line naming the variable, no traceback"
 
 
 def shell_env(*layers: dict[str, str]) -> dict[str, str]:

@@ -122,10 +122,11 @@ def test_a_crashed_server_fails_the_call_and_is_restarted_on_the_next(provider):
     tools = provider(demo=DEMO)
     catalog = Catalog([tools])
     assert catalog.get("demo.echo").run({"message": "before"}, ctx()) == {"message": "before"}
+    # The call is sent once more on a fresh server (at-least-once), which crashes again.
     with pytest.raises(ToolError, match="'demo' went away during crash"):
         catalog.get("demo.crash").run({"ms": 100}, ctx())
     assert catalog.get("demo.echo").run({"message": "after"}, ctx()) == {"message": "after"}
-    assert tools.pool.opened == 2
+    assert tools.pool.opened == 3
 
 
 def _demo_children() -> list[int]:
@@ -179,7 +180,8 @@ def test_streamable_http_server_call_crash_and_restart(provider, tmp_path: Path)
         tools = provider(remote={"url": f"http://127.0.0.1:{port}/mcp"})
         catalog = Catalog([tools])
         assert catalog.get("remote.echo").run({"message": "x"}, ctx()) == {"message": "x"}
-        with pytest.raises(ToolError, match="'remote' went away"):
+        # The crash takes the whole server down: the one retry finds nobody listening.
+        with pytest.raises(ToolError, match="'remote' (went away|is unavailable)"):
             catalog.get("remote.crash").run({"ms": 50}, ctx())
     with pytest.raises(ToolError, match="'remote' is unavailable"):
         catalog.get("remote.echo").run({"message": "down"}, ctx())

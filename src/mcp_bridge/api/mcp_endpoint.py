@@ -10,7 +10,6 @@ a job (an operator's or admin's) and answers with its result when it ends within
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -131,17 +130,13 @@ class McpEndpoint:
 
     async def _wait(self, job_id: str, seconds: float) -> Job:
         """Long-poll the registry like `GET /v1/jobs/{id}?wait=` does."""
-        watcher, service = self.app.state.watcher, self.app.state.service
-        deadline = time.monotonic() + seconds
-        while True:
-            mark = watcher.seq
-            job = await run_in_threadpool(service.get, job_id)
-            remaining = deadline - time.monotonic()
-            if job is None:
-                raise MCPError(INVALID_REQUEST, f"job {job_id} vanished from the registry")
-            if job.status.terminal or remaining <= 0:
-                return job
-            await watcher.wait(mark, remaining)
+        service = self.app.state.service
+        job = await self.app.state.watcher.until_terminal(
+            job_id, lambda: service.get(job_id), seconds
+        )
+        if job is None:
+            raise MCPError(INVALID_REQUEST, f"job {job_id} vanished from the registry")
+        return job
 
 
 def _caller(ctx: ServerRequestContext[Any, Any]) -> Principal:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -154,15 +153,11 @@ async def get_job(
     who: Caller,
     wait: Annotated[float, Query(ge=0, description="long-poll seconds until terminal")] = 0,
 ) -> dict[str, Any]:
-    watcher = request.app.state.watcher
-    deadline = time.monotonic() + min(wait, request.app.state.settings.max_wait_seconds)
-    while True:
-        mark = watcher.seq
-        job = await run_in_threadpool(_owned, request, who, job_id)
-        remaining = deadline - time.monotonic()
-        if job.status.terminal or remaining <= 0:
-            return job_view(job)
-        await watcher.wait(mark, remaining)
+    seconds = min(wait, request.app.state.settings.max_wait_seconds)
+    job = await request.app.state.watcher.until_terminal(
+        job_id, lambda: _owned(request, who, job_id), seconds
+    )
+    return job_view(job)
 
 
 @router.get("/v1/jobs/{job_id}/attempts")

@@ -206,14 +206,18 @@ class SessionPool:
             except TimeoutError:
                 raise CallTimeout() from None
             except Exception as error:
-                expired = session_expired(error)
-                if expired or connection_closed(error):
+                expired, closed = session_expired(error), connection_closed(error)
+                if expired or closed:
                     self._discard(server, session)
-                if not (expired and attempt == 1):
+                if not ((expired or closed) and attempt == 1):
                     raise
-                # An HTTP server forgot the session (restart, idle timeout) and refused the
-                # call unseen: the call never ran, so it is sent once more on a new session.
-                log.warning("MCP server %r ended our session; calling on a new one", server)
+                # An HTTP server forgot the session (restart, idle timeout) and refused the call
+                # unseen, or the server went away — between calls (a dead stdio server is only
+                # noticed when written to) or during this one. Either way the call is sent once
+                # more on a new session: jobs are at-least-once, and a server that crashes on
+                # this call again fails it clearly.
+                log.warning("MCP server %r went away (%s); calling on a new session", server,
+                            describe(error))
         raise AssertionError("unreachable")
 
     async def list_tools(self, server: str) -> list[McpTool]:
