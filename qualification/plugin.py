@@ -56,8 +56,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="quick",
         help="quick (CI) or release (full scaling rounds)",
     )
-    group.addoption("--scaling-threshold", type=float, default=3.5,
-                    help="least 95%% CI lower bound of the 1 → 4 worker speedup (default 3.5)")
+    group.addoption(
+        "--scaling-threshold",
+        type=float,
+        default=3.5,
+        help="least 95%% CI lower bound of the 1 → 4 worker speedup (default 3.5)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

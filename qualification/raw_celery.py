@@ -45,10 +45,15 @@ def run_round(broker_url: str, queue: str, jobs: int, sleep_ms: int, timeout: fl
             started = time.perf_counter()
             with sender.producer_or_acquire() as producer:
                 for _ in range(jobs):
-                    sender.send_task("raw.sleep", args=[sleep_ms, counter], queue=queue,
-                                     producer=producer)
-            wait_until(lambda: int(client.get(counter) or 0) >= jobs, timeout, interval=0.005,
-                       what=f"{jobs} raw Celery tasks")
+                    sender.send_task(
+                        "raw.sleep", args=[sleep_ms, counter], queue=queue, producer=producer
+                    )
+            wait_until(
+                lambda: int(client.get(counter) or 0) >= jobs,
+                timeout,
+                interval=0.005,
+                what=f"{jobs} raw Celery tasks",
+            )
             elapsed = time.perf_counter() - started
             client.delete(counter)
     finally:

@@ -51,8 +51,12 @@ def serial_fraction(speedup: float, workers: int) -> float:
 
 
 def speedup_ci(
-    w1: Sequence[float], wn: Sequence[float], workers: int = 4, confidence: float = 0.95,
-    resamples: int = 10_000, seed: int = 20261124,
+    w1: Sequence[float],
+    wn: Sequence[float],
+    workers: int = 4,
+    confidence: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 20261124,
 ) -> Scaling:
     """median(w1) / median(wn) with a percentile bootstrap interval (independent samples)."""
     a, b = np.asarray(w1, dtype=float), np.asarray(wn, dtype=float)
@@ -61,11 +65,23 @@ def speedup_ci(
         return np.median(x, axis=axis) / np.median(y, axis=axis)
 
     result = stats.bootstrap(
-        (a, b), ratio, paired=False, vectorized=True, confidence_level=confidence,
-        n_resamples=resamples, method="percentile", rng=np.random.default_rng(seed),
+        (a, b),
+        ratio,
+        paired=False,
+        vectorized=True,
+        confidence_level=confidence,
+        n_resamples=resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
     )
     interval = result.confidence_interval
     return Scaling(
-        workers, min(len(a), len(b)), float(np.median(a)), float(np.median(b)),
-        float(ratio(a, b)), float(interval.low), float(interval.high), confidence,
+        workers,
+        min(len(a), len(b)),
+        float(np.median(a)),
+        float(np.median(b)),
+        float(ratio(a, b)),
+        float(interval.low),
+        float(interval.high),
+        confidence,
     )

@@ -35,15 +35,31 @@ def _summary_ok(artefact: dict, iterations: int) -> None:
     assert summary["throughput"] > 0
 
 
-@pytest.mark.check("bench.inline-worker", section="2",
-                   title="Checklist command: in-process benchmark with a Celery inline worker")
+@pytest.mark.check(
+    "bench.inline-worker",
+    section="2",
+    title="Checklist command: in-process benchmark with a Celery inline worker",
+)
 def test_celery_inline_worker_benchmark(evidence, tmp_path):
     out_dir = evidence.files_dir / "artefacts"
     artefact = _bench(
-        ["--scenario", "smoke", "--iterations", "5", "--concurrency", "4",
-         "--job-backend", "celery", "--celery-inline-worker",
-         "--celery-inline-worker-concurrency", "4", "--label", "celery-inline"],
-        out_dir, {**os.environ, "CI": "true"},
+        [
+            "--scenario",
+            "smoke",
+            "--iterations",
+            "5",
+            "--concurrency",
+            "4",
+            "--job-backend",
+            "celery",
+            "--celery-inline-worker",
+            "--celery-inline-worker-concurrency",
+            "4",
+            "--label",
+            "celery-inline",
+        ],
+        out_dir,
+        {**os.environ, "CI": "true"},
     )
     config = artefact["config"]
     evidence.attach(Path(artefact["_path"]), "celery-inline-smoke.json")
@@ -58,19 +74,48 @@ def test_celery_inline_worker_benchmark(evidence, tmp_path):
     _summary_ok(artefact, 5)
 
 
-@pytest.mark.check("bench.http", section="2",
-                   title="Checklist command: benchmark against an external API with workers")
+@pytest.mark.check(
+    "bench.http",
+    section="2",
+    title="Checklist command: benchmark against an external API with workers",
+)
 def test_http_benchmark_against_workers(stack, evidence):
     bridge = stack(workers=2, env={"AUTH_DEV_SECRET": "dev-secret"})
-    token = subprocess.run([sys.executable, "-"], input=TOKEN_SNIPPET, capture_output=True,
-                           text=True, timeout=30, check=True).stdout.strip()
-    env = {**os.environ, "CI": "true", "CELERY_BROKER_URL": bridge.env["CELERY_BROKER_URL"],
-           "CELERY_RESULT_BACKEND": bridge.env["CELERY_RESULT_BACKEND"]}
+    token = subprocess.run(
+        [sys.executable, "-"],
+        input=TOKEN_SNIPPET,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.strip()
+    env = {
+        **os.environ,
+        "CI": "true",
+        "CELERY_BROKER_URL": bridge.env["CELERY_BROKER_URL"],
+        "CELERY_RESULT_BACKEND": bridge.env["CELERY_RESULT_BACKEND"],
+    }
     artefact = _bench(
-        ["--scenario", "smoke", "--iterations", "10", "--concurrency", "4",
-         "--transport", "http", "--base-url", bridge.api.url, "--token", token,
-         "--job-backend", "celery", "--label", "celery-http"],
-        evidence.files_dir / "artefacts", env,
+        [
+            "--scenario",
+            "smoke",
+            "--iterations",
+            "10",
+            "--concurrency",
+            "4",
+            "--transport",
+            "http",
+            "--base-url",
+            bridge.api.url,
+            "--token",
+            token,
+            "--job-backend",
+            "celery",
+            "--label",
+            "celery-http",
+        ],
+        evidence.files_dir / "artefacts",
+        env,
     )
     evidence.attach(Path(artefact["_path"]), "celery-http-smoke.json")
     evidence.measure(summaryMean=artefact["summary"]["mean"], jobs=artefact["jobs"]["statuses"])

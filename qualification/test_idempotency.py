@@ -59,47 +59,68 @@ def _check_rules(bridge: BridgeStack, evidence) -> None:
     if job_id:
         bridge.wait_terminal([job_id], timeout=60)
         executions = len(bridge.executions(job_id))
-    evidence.measure(concurrentPosts=CONCURRENT_POSTS, created=codes.count(202),
-                     replayed=codes.count(200), jobRows=len(rows), executions=executions)
-    evidence.threshold(created="== 1", replayed=f"== {CONCURRENT_POSTS - 1}", jobRows="== 1",
-                       executions="== 1")
+    evidence.measure(
+        concurrentPosts=CONCURRENT_POSTS,
+        created=codes.count(202),
+        replayed=codes.count(200),
+        jobRows=len(rows),
+        executions=executions,
+    )
+    evidence.threshold(
+        created="== 1", replayed=f"== {CONCURRENT_POSTS - 1}", jobRows="== 1", executions="== 1"
+    )
     assert codes.count(202) == 1 and codes.count(200) == CONCURRENT_POSTS - 1, codes
     assert len(rows) == 1 and job_id is not None
     assert executions == 1
 
 
-@pytest.mark.check("idempotency.same-key", section="4",
-                   title="Same Idempotency-Key and body → 200 with the same job")
+@pytest.mark.check(
+    "idempotency.same-key",
+    section="4",
+    title="Same Idempotency-Key and body → 200 with the same job",
+)
 def test_same_key_same_job(shared_stack, evidence):
     key = _key()
     first = shared_stack.submit("echo", {"message": "x"}, key=key)
     again = shared_stack.submit("echo", {"message": "x"}, key=key)
-    evidence.measure(first=first.status_code, replay=again.status_code,
-                     sameJob=first.json()["id"] == again.json()["id"])
+    evidence.measure(
+        first=first.status_code,
+        replay=again.status_code,
+        sameJob=first.json()["id"] == again.json()["id"],
+    )
     evidence.threshold(first="== 202", replay="== 200", sameJob="true")
     assert first.status_code == 202 and again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
     assert first.headers["Location"] == f"/v1/jobs/{first.json()['id']}"
 
 
-@pytest.mark.check("idempotency.conflict", section="4",
-                   title="Same Idempotency-Key with another body → 422, nothing created")
+@pytest.mark.check(
+    "idempotency.conflict",
+    section="4",
+    title="Same Idempotency-Key with another body → 422, nothing created",
+)
 def test_same_key_other_body_conflicts(shared_stack, evidence):
     key = _key()
     shared_stack.submit("echo", {"message": "x"}, key=key)
     before = len(shared_stack.registry_rows())
     clash = shared_stack.submit("echo", {"message": "y"}, key=key)
     other_tool = shared_stack.submit("sleep", {"ms": 1}, key=key)
-    evidence.measure(otherArguments=clash.status_code, otherTool=other_tool.status_code,
-                     rowsAdded=len(shared_stack.registry_rows()) - before)
+    evidence.measure(
+        otherArguments=clash.status_code,
+        otherTool=other_tool.status_code,
+        rowsAdded=len(shared_stack.registry_rows()) - before,
+    )
     evidence.threshold(otherArguments="== 422", otherTool="== 422", rowsAdded="== 0")
     assert clash.status_code == 422 and other_tool.status_code == 422
     assert clash.headers["content-type"].startswith("application/problem+json")
     assert len(shared_stack.registry_rows()) == before
 
 
-@pytest.mark.check("idempotency.concurrent", section="4",
-                   title="100 concurrent POSTs with one key → exactly one job and one execution")
+@pytest.mark.check(
+    "idempotency.concurrent",
+    section="4",
+    title="100 concurrent POSTs with one key → exactly one job and one execution",
+)
 def test_concurrent_posts_one_job(shared_stack, evidence):
     key = _key()
     responses = _concurrent_posts(shared_stack, key, CONCURRENT_POSTS)
@@ -110,15 +131,21 @@ def test_concurrent_posts_one_job(shared_stack, evidence):
     job_id = ids.pop()
     shared_stack.wait_terminal([job_id], timeout=60)
     runs = shared_stack.executions(job_id)
-    evidence.measure(posts=len(codes), created=codes.count(202), replayed=codes.count(200),
-                     jobRows=len(rows), executions=len(runs))
+    evidence.measure(
+        posts=len(codes),
+        created=codes.count(202),
+        replayed=codes.count(200),
+        jobRows=len(rows),
+        executions=len(runs),
+    )
     evidence.threshold(created="== 1", jobRows="== 1", executions="== 1")
     assert codes.count(202) == 1 and codes.count(200) == CONCURRENT_POSTS - 1
     assert len(rows) == 1 and len(runs) == 1
 
 
-@pytest.mark.check("idempotency.restart", section="4",
-                   title="An Idempotency-Key outlives an API restart (SIGKILL)")
+@pytest.mark.check(
+    "idempotency.restart", section="4", title="An Idempotency-Key outlives an API restart (SIGKILL)"
+)
 def test_key_survives_api_restart(stack, evidence):
     bridge = stack(workers=0)
     key = "k" * 255  # the longest key allowed
@@ -128,15 +155,22 @@ def test_key_survives_api_restart(stack, evidence):
     bridge.api.start()
     again = bridge.submit("echo", {"message": "before"}, key=key)
     clash = bridge.submit("echo", {"message": "after"}, key=key)
-    evidence.measure(replay=again.status_code, conflict=clash.status_code, keyLength=len(key),
-                     sameJob=again.json().get("id") == first.json()["id"])
+    evidence.measure(
+        replay=again.status_code,
+        conflict=clash.status_code,
+        keyLength=len(key),
+        sameJob=again.json().get("id") == first.json()["id"],
+    )
     evidence.threshold(replay="== 200", conflict="== 422", sameJob="true")
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
     assert clash.status_code == 422
 
 
-@pytest.mark.check("registry.durable", section="4",
-                   title="The registry at JOB_REGISTRY_PATH keeps every job across an API crash")
+@pytest.mark.check(
+    "registry.durable",
+    section="4",
+    title="The registry at JOB_REGISTRY_PATH keeps every job across an API crash",
+)
 def test_registry_survives_api_crash(stack, evidence):
     bridge = stack(workers=1)
     ids = [bridge.submit_ok("echo", {"message": str(i)}) for i in range(5)]
@@ -145,19 +179,24 @@ def test_registry_survives_api_crash(stack, evidence):
     assert bridge.registry_path.exists()
     bridge.api.start()
     after = {job_id: bridge.job(job_id) for job_id in ids}
-    evidence.measure(jobs=len(ids), registryPath=str(bridge.registry_path),
-                     unchanged=sum(after[i] == before[i] for i in ids))
+    evidence.measure(
+        jobs=len(ids),
+        registryPath=str(bridge.registry_path),
+        unchanged=sum(after[i] == before[i] for i in ids),
+    )
     evidence.threshold(unchanged=f"== {len(ids)}")
     assert after == before
 
 
-@pytest.mark.check("idempotency.eager", section="4",
-                   title="Celery eager mode obeys the same idempotency rules")
+@pytest.mark.check(
+    "idempotency.eager", section="4", title="Celery eager mode obeys the same idempotency rules"
+)
 def test_eager_backend_rules(stack, evidence):
     _check_rules(stack(workers=0, env=EAGER_ENV, redis=False), evidence)
 
 
-@pytest.mark.check("idempotency.inline", section="4",
-                   title="The inline backend obeys the same idempotency rules")
+@pytest.mark.check(
+    "idempotency.inline", section="4", title="The inline backend obeys the same idempotency rules"
+)
 def test_inline_backend_rules(stack, evidence):
     _check_rules(stack(workers=0, backend="inline"), evidence)

@@ -51,8 +51,15 @@ class HttpDemoServer(ManagedProcess):
     def __init__(self, log_dir: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/mcp"
-        argv = [sys.executable, "-m", "mcp_bridge.demo_server", "--transport", "http",
-                "--port", str(self.port)]
+        argv = [
+            sys.executable,
+            "-m",
+            "mcp_bridge.demo_server",
+            "--transport",
+            "http",
+            "--port",
+            str(self.port),
+        ]
         super().__init__("mcp-demo-http", argv, dict(os.environ), log_dir, self._ready)
 
     def _ready(self) -> bool:
@@ -184,11 +191,15 @@ def test_mcp_tool_timeout(stack, evidence, tmp_path):
     fast = bridge.submit_ok("demo.sleep", {"ms": 10})
     after = bridge.wait_terminal([fast], timeout=30)[fast]
     evidence.measure(
-        status=job["status"], error=job["error"], ranSeconds=round(ran, 2),
+        status=job["status"],
+        error=job["error"],
+        ranSeconds=round(ran, 2),
         nextCallStatus=after["status"],
     )
     evidence.threshold(
-        status="failed", error="names the tool and the 1 s timeout", ranSeconds="< 5",
+        status="failed",
+        error="names the tool and the 1 s timeout",
+        ranSeconds="< 5",
         nextCallStatus="succeeded",
     )
     assert job["status"] == "failed"
@@ -205,9 +216,7 @@ async def _drive_endpoint(url: str, token: str) -> dict[str, Any]:
         listed = await client.list_tools()
         echo = await client.call_tool("demo.echo", {"message": "through /mcp"})
         builtin = await client.call_tool("sleep", {"ms": 20})
-        pending = await client.call_tool(
-            "sleep", {"ms": 2000}, meta={"mcp-bridge/waitSeconds": 0}
-        )
+        pending = await client.call_tool("sleep", {"ms": 2000}, meta={"mcp-bridge/waitSeconds": 0})
         return {
             "protocolVersion": client.protocol_version,
             "tools": sorted(tool.name for tool in listed.tools),
@@ -237,8 +246,10 @@ def test_bridge_mcp_endpoint(stack, evidence, tmp_path):
         pendingJobFinally=job["status"],
     )
     evidence.threshold(
-        unauthenticatedStatus="== 401", echo="{'message': 'through /mcp'}",
-        pendingStatus="queued or running (job id returned)", pendingJobFinally="succeeded",
+        unauthenticatedStatus="== 401",
+        echo="{'message': 'through /mcp'}",
+        pendingStatus="queued or running (job id returned)",
+        pendingJobFinally="succeeded",
     )
     assert unauthenticated.status_code == 401
     assert {"demo.echo", "demo.sleep", "echo", "sleep"} <= set(out["tools"])

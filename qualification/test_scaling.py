@@ -56,19 +56,42 @@ class Measurements:
     pair: dict[int, Path] = field(default_factory=dict)
 
     def workload(self) -> dict[str, Any]:
-        return {"mode": self.mode, "rounds": self.rounds, "warmupRounds": 1,
-                "jobsPerRound": self.jobs, "tool": "sleep", "sleepMs": SLEEP_MS,
-                "kind": "I/O-bound", "interleaved": "1,4,1,4,…"}
+        return {
+            "mode": self.mode,
+            "rounds": self.rounds,
+            "warmupRounds": 1,
+            "jobsPerRound": self.jobs,
+            "tool": "sleep",
+            "sleepMs": SLEEP_MS,
+            "kind": "I/O-bound",
+            "interleaved": "1,4,1,4,…",
+        }
 
 
 def _benchmark(out_dir: Path, label: str, *args: str) -> tuple[float, Path]:
     """One round through the benchmarking CLI; returns its wall time and artefact."""
     target = out_dir / label
-    command = [sys.executable, "-m", "mcp_bridge.benchmarking", "--scenario", "sleep",
-               "--sleep-ms", str(SLEEP_MS), "--iterations", "1", "--concurrency",
-               str(CONCURRENCY), "--output-dir", str(target), "--label", label, *args]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "CI": "true"})
+    command = [
+        sys.executable,
+        "-m",
+        "mcp_bridge.benchmarking",
+        "--scenario",
+        "sleep",
+        "--sleep-ms",
+        str(SLEEP_MS),
+        "--iterations",
+        "1",
+        "--concurrency",
+        str(CONCURRENCY),
+        "--output-dir",
+        str(target),
+        "--label",
+        label,
+        *args,
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, "CI": "true"}
+    )
     assert done.returncode == 0, f"{label}: {done.stderr.strip()[-500:]}"
     artefact = max(target.glob("*.json"))
     return json.loads(artefact.read_text())["summary"]["mean"], artefact
@@ -81,14 +104,33 @@ def _raw_workers(bridge: BridgeStack, queue: str, count: int) -> list[ManagedPro
     workers = []
     for index in range(count):
         node = f"raw-{queue}-{index}@qualification"
-        workers.append(ManagedProcess(
-            f"raw-{queue}-{index}",
-            [sys.executable, "-m", "celery", "-A", "qualification.raw_celery", "worker",
-             "--pool", "solo", "-Q", queue, "-n", node, "--without-mingle", "--without-gossip",
-             "--loglevel", "WARNING"],
-            {**dict(os.environ), "RAW_CELERY_BROKER_URL": broker}, bridge.log_dir,
-            lambda node=node: pinger.answers(node), cwd=Path.cwd(),
-        ))
+        workers.append(
+            ManagedProcess(
+                f"raw-{queue}-{index}",
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "qualification.raw_celery",
+                    "worker",
+                    "--pool",
+                    "solo",
+                    "-Q",
+                    queue,
+                    "-n",
+                    node,
+                    "--without-mingle",
+                    "--without-gossip",
+                    "--loglevel",
+                    "WARNING",
+                ],
+                {**dict(os.environ), "RAW_CELERY_BROKER_URL": broker},
+                bridge.log_dir,
+                lambda node=node: pinger.answers(node),
+                cwd=Path.cwd(),
+            )
+        )
     for worker in workers:
         worker.spawn()
     for worker in workers:
@@ -105,24 +147,47 @@ def measurements(module_stack, request, tmp_path_factory) -> Measurements:
     out_dir = run_dir / "benchmarks" / "scaling"
     stacks = {1: module_stack(workers=1), 4: module_stack(workers=4)}
     raw = {n: _raw_workers(stacks[4], f"raw{n}", n) for n in (1, 4)}
-    result = Measurements(mode, rounds, jobs, out_dir, {1: Series(), 4: Series()},
-                          {1: Series(), 4: Series()}, {1: Series(), 4: Series()})
+    result = Measurements(
+        mode,
+        rounds,
+        jobs,
+        out_dir,
+        {1: Series(), 4: Series()},
+        {1: Series(), 4: Series()},
+        {1: Series(), 4: Series()},
+    )
     try:
         for round_no in range(rounds + 1):
             measured = round_no > 0
             for n in (1, 4):
                 bridge = stacks[n]
                 wall, artefact = _benchmark(
-                    out_dir, f"bridge-{n}w-r{round_no}", "--transport", "http",
-                    "--base-url", bridge.api.url, "--token", bridge.token(),
-                    "--job-backend", "celery", "--jobs-per-iteration", str(jobs),
+                    out_dir,
+                    f"bridge-{n}w-r{round_no}",
+                    "--transport",
+                    "http",
+                    "--base-url",
+                    bridge.api.url,
+                    "--token",
+                    bridge.token(),
+                    "--job-backend",
+                    "celery",
+                    "--jobs-per-iteration",
+                    str(jobs),
                 )
-                raw_wall = run_round(stacks[4].env["CELERY_BROKER_URL"], f"raw{n}", jobs,
-                                     SLEEP_MS, timeout=120)
+                raw_wall = run_round(
+                    stacks[4].env["CELERY_BROKER_URL"], f"raw{n}", jobs, SLEEP_MS, timeout=120
+                )
                 inline_wall, inline_artefact = _benchmark(
-                    out_dir, f"inline-{n}w-r{round_no}", "--job-backend", "celery",
-                    "--celery-inline-worker", "--celery-inline-worker-concurrency", str(n),
-                    "--jobs-per-iteration", str(jobs),
+                    out_dir,
+                    f"inline-{n}w-r{round_no}",
+                    "--job-backend",
+                    "celery",
+                    "--celery-inline-worker",
+                    "--celery-inline-worker-concurrency",
+                    str(n),
+                    "--jobs-per-iteration",
+                    str(jobs),
                 )
                 if measured:
                     result.bridge[n].walls.append(wall)
@@ -168,7 +233,8 @@ def write_pair(m: Measurements, stamp: str) -> dict[int, Path]:
             "workload": m.workload(),
             "runs": [
                 {**run, "iteration": index + 1}
-                for index, artefact in enumerate(rounds) for run in artefact["runs"]
+                for index, artefact in enumerate(rounds)
+                for run in artefact["runs"]
             ],
             "summary": _summary(series.walls, m.jobs),
             "startedAt": rounds[0].get("startedAt"),
@@ -180,10 +246,22 @@ def write_pair(m: Measurements, stamp: str) -> dict[int, Path]:
     return pair
 
 
-def _record(evidence, m: Measurements, series: dict[int, Series], scaling: Scaling,
-            threshold: float, **extra: Any) -> None:
-    evidence.measure(**scaling.as_dict(), workload=m.workload(), cores=len(os.sched_getaffinity(0)),
-                     roundsW1=series[1].walls, roundsW4=series[4].walls, **extra)
+def _record(
+    evidence,
+    m: Measurements,
+    series: dict[int, Series],
+    scaling: Scaling,
+    threshold: float,
+    **extra: Any,
+) -> None:
+    evidence.measure(
+        **scaling.as_dict(),
+        workload=m.workload(),
+        cores=len(os.sched_getaffinity(0)),
+        roundsW1=series[1].walls,
+        roundsW4=series[4].walls,
+        **extra,
+    )
     evidence.threshold(ciLow=f">= {threshold}")
     for n in (1, 4):
         for artefact in series[n].artefacts:
@@ -191,15 +269,25 @@ def _record(evidence, m: Measurements, series: dict[int, Series], scaling: Scali
     evidence.attach_json("rounds.json", {"w1": series[1].walls, "w4": series[4].walls})
 
 
-@pytest.mark.check("scaling.bridge", section="3",
-                   title="Bridge end to end: 1 → 4 workers speedup (95% CI lower bound)")
+@pytest.mark.check(
+    "scaling.bridge",
+    section="3",
+    title="Bridge end to end: 1 → 4 workers speedup (95% CI lower bound)",
+)
 def test_bridge_scaling(measurements, evidence, request):
     threshold = request.config.getoption("scaling_threshold")
     bridge = speedup_ci(measurements.bridge[1].walls, measurements.bridge[4].walls)
     raw = speedup_ci(measurements.raw[1].walls, measurements.raw[4].walls)
-    _record(evidence, measurements, measurements.bridge, bridge, threshold,
-            rawCeleryRatio=round(bridge.speedup / raw.speedup, 3),
-            targetSpeedup=BRIDGE_TARGET, targetRawRatio=RAW_RATIO_TARGET)
+    _record(
+        evidence,
+        measurements,
+        measurements.bridge,
+        bridge,
+        threshold,
+        rawCeleryRatio=round(bridge.speedup / raw.speedup, 3),
+        targetSpeedup=BRIDGE_TARGET,
+        targetRawRatio=RAW_RATIO_TARGET,
+    )
     for n, path in measurements.pair.items():
         evidence.attach(path, f"scaling-{n}w.json")
     assert bridge.ci_low >= threshold, (
@@ -208,8 +296,11 @@ def test_bridge_scaling(measurements, evidence, request):
     )
 
 
-@pytest.mark.check("scaling.raw-celery", section="3",
-                   title="Plain Celery on the same machine: 1 → 4 workers (reference)")
+@pytest.mark.check(
+    "scaling.raw-celery",
+    section="3",
+    title="Plain Celery on the same machine: 1 → 4 workers (reference)",
+)
 def test_raw_celery_scaling(measurements, evidence, request):
     threshold = request.config.getoption("scaling_threshold")
     raw = speedup_ci(measurements.raw[1].walls, measurements.raw[4].walls)
@@ -217,10 +308,10 @@ def test_raw_celery_scaling(measurements, evidence, request):
     assert raw.ci_low >= threshold, f"plain Celery reached only {raw.speedup:.2f}× here"
 
 
-@pytest.mark.check("scaling.inline", section="3",
-                   title="Inline worker, memory transport: 1 → 4 threads speedup")
+@pytest.mark.check(
+    "scaling.inline", section="3", title="Inline worker, memory transport: 1 → 4 threads speedup"
+)
 def test_inline_scaling(measurements, evidence):
     inline = speedup_ci(measurements.inline[1].walls, measurements.inline[4].walls)
-    _record(evidence, measurements, measurements.inline, inline, INLINE_TARGET,
-            checklistFigure=1.5)
+    _record(evidence, measurements, measurements.inline, inline, INLINE_TARGET, checklistFigure=1.5)
     assert inline.ci_low >= INLINE_TARGET, f"inline path reached only {inline.speedup:.2f}×"

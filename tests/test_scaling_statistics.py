@@ -37,5 +37,13 @@ def test_serial_fraction_amdahl() -> None:
 
 def test_record_names_the_fields_the_report_reads() -> None:
     record = speedup_ci([2.0, 2.1, 1.9], [0.5, 0.52, 0.49]).as_dict()
-    assert {"medianW1", "medianW4", "speedup", "ciLow", "ciHigh", "efficiency",
-            "serialFraction", "rounds"} <= set(record)
+    assert {
+        "medianW1",
+        "medianW4",
+        "speedup",
+        "ciLow",
+        "ciHigh",
+        "efficiency",
+        "serialFraction",
+        "rounds",
+    } <= set(record)

@@ -36,14 +36,25 @@ def bearer(subject: str = "alice", roles: tuple[str, ...] = ("operator",)) -> di
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FastAPI]:
     servers = tmp_path / "servers.json"
-    servers.write_text(json.dumps({"mcpServers": {"demo": {
-        "command": "python", "args": ["-m", "mcp_bridge.demo_server"],
-        "toolTimeouts": {"sleep": 1},
-    }}}))
+    servers.write_text(
+        json.dumps(
+            {
+                "mcpServers": {
+                    "demo": {
+                        "command": "python",
+                        "args": ["-m", "mcp_bridge.demo_server"],
+                        "toolTimeouts": {"sleep": 1},
+                    }
+                }
+            }
+        )
+    )
     monkeypatch.setenv(ENV_VAR, str(servers))
     settings = load_settings(
-        job_registry_path=tmp_path / "registry.db", auth_dev_secret=SECRET,
-        dispatch_interval_seconds=0.05, job_lease_seconds=3.0,
+        job_registry_path=tmp_path / "registry.db",
+        auth_dev_secret=SECRET,
+        dispatch_interval_seconds=0.05,
+        job_lease_seconds=3.0,
     )
     yield create_app(settings)
     provider = mcp_tools()
@@ -52,8 +63,9 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FastAPI]:
 
 
 def run_job(client: TestClient, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    response = client.post("/v1/jobs", json={"tool": tool, "arguments": arguments},
-                           headers=bearer())
+    response = client.post(
+        "/v1/jobs", json={"tool": tool, "arguments": arguments}, headers=bearer()
+    )
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
     return client.get(f"/v1/jobs/{job_id}", params={"wait": 20}, headers=bearer()).json()
@@ -70,8 +82,9 @@ def test_rest_jobs_run_mcp_tools_on_the_inline_backend(app):
         assert failed["status"] == "failed" and "no luck" in failed["error"]
         slow = run_job(client, "demo.sleep", {"ms": 5000})
         assert slow["status"] == "failed" and "timed out after 1 s" in slow["error"]
-        bad = client.post("/v1/jobs", json={"tool": "demo.sleep", "arguments": {"ms": "x"}},
-                          headers=bearer())
+        bad = client.post(
+            "/v1/jobs", json={"tool": "demo.sleep", "arguments": {"ms": "x"}}, headers=bearer()
+        )
         assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "arguments.ms"
 
 
@@ -100,8 +113,13 @@ async def _through_mcp(url: str, headers: dict[str, str], mode: str = "auto") ->
                 "sleep", {"ms": 3000}, meta={"mcp-bridge/waitSeconds": 0.2}
             )
             invalid = await client.call_tool("sleep", {"ms": -1})
-            return {"tools": {tool.name for tool in listed.tools}, "echo": echo, "sleep": sleep,
-                    "pending": pending, "invalid": invalid}
+            return {
+                "tools": {tool.name for tool in listed.tools},
+                "echo": echo,
+                "sleep": sleep,
+                "pending": pending,
+                "invalid": invalid,
+            }
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
@@ -111,12 +129,11 @@ def test_the_mcp_endpoint_lists_and_calls_tools(served, mode):
     assert not out["echo"].is_error and out["echo"].structured_content == {"message": "hello"}
     assert out["sleep"].structured_content == {"sleptMs": 20}
     pending = out["pending"].structured_content
-    assert pending["status"] in ("queued", "running") and pending["poll"].endswith(
-        pending["jobId"]
-    )
+    assert pending["status"] in ("queued", "running") and pending["poll"].endswith(pending["jobId"])
     assert out["invalid"].is_error and "arguments.ms" in out["invalid"].content[0].text
-    job = httpx.get(f"{served}/v1/jobs/{pending['jobId']}", params={"wait": 10},
-                    headers=bearer()).json()
+    job = httpx.get(
+        f"{served}/v1/jobs/{pending['jobId']}", params={"wait": 10}, headers=bearer()
+    ).json()
     assert job["status"] == "succeeded" and job["owner"] == "alice"
 
 

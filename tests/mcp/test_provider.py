@@ -214,8 +214,15 @@ class http_demo:  # noqa: N801 - a context manager used like a function
         self.port, self.log = port, (log_dir / f"demo-http-{port}.log").open("ab")
 
     def __enter__(self) -> subprocess.Popen[bytes]:
-        argv = [sys.executable, "-m", "mcp_bridge.demo_server", "--transport", "http",
-                "--port", str(self.port)]
+        argv = [
+            sys.executable,
+            "-m",
+            "mcp_bridge.demo_server",
+            "--transport",
+            "http",
+            "--port",
+            str(self.port),
+        ]
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
         wait_until(self._ready, 30, what="the HTTP demo server")
         return self.proc

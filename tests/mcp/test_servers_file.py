@@ -33,13 +33,25 @@ def error_line(path: Path) -> str:
 
 
 def test_stdio_and_http_servers_parse(tmp_path):
-    path = write(tmp_path, {"mcpServers": {
-        "local": {"command": "python", "args": ["-m", "x"], "env": {"A": "1"},
-                  "toolTimeouts": {"sleep": 2.5}},
-        "remote": {"url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": "Bearer t"},
-                   "timeout": 7},
-        "off": {"command": "nothing", "disabled": True},
-    }})
+    path = write(
+        tmp_path,
+        {
+            "mcpServers": {
+                "local": {
+                    "command": "python",
+                    "args": ["-m", "x"],
+                    "env": {"A": "1"},
+                    "toolTimeouts": {"sleep": 2.5},
+                },
+                "remote": {
+                    "url": "http://127.0.0.1:9/mcp",
+                    "headers": {"Authorization": "Bearer t"},
+                    "timeout": 7,
+                },
+                "off": {"command": "nothing", "disabled": True},
+            }
+        },
+    )
     servers = load_servers(path)
     assert set(servers) == {"local", "remote"}
     assert servers["local"].transport == "stdio"

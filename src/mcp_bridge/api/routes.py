@@ -58,8 +58,12 @@ async def _json_body(request: Request) -> Any:
         json.dumps(parsed, ensure_ascii=False).encode()
     except (ValueError, RecursionError) as error:  # bad JSON, huge integers, surrogates
         message = "nested too deeply" if isinstance(error, RecursionError) else str(error)
-        raise Problem(400, "malformed-json", f"body is not valid JSON: {message}",
-                      errors=[field_error("body", message)]) from None
+        raise Problem(
+            400,
+            "malformed-json",
+            f"body is not valid JSON: {message}",
+            errors=[field_error("body", message)],
+        ) from None
     return parsed
 
 

@@ -19,8 +19,13 @@ from mcp_bridge.benchmarking.runner import BenchmarkOptions, run_benchmark
 
 def _one(scenario: str, args: argparse.Namespace) -> dict[str, Any]:
     options = BenchmarkOptions(
-        scenario=scenario, iterations=1, warmup=0, concurrency=args.concurrency,
-        jobs_per_iteration=args.jobs, job_backend="inline", sleep_ms=args.sleep_ms,
+        scenario=scenario,
+        iterations=1,
+        warmup=0,
+        concurrency=args.concurrency,
+        jobs_per_iteration=args.jobs,
+        job_backend="inline",
+        sleep_ms=args.sleep_ms,
     )
     artefact = run_benchmark(options)
     return {
@@ -42,13 +47,20 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.rounds):
         for scenario, runs in samples.items():
             runs.append(_one(scenario, args))
-    out: dict[str, Any] = {"jobsPerRound": args.jobs, "rounds": args.rounds,
-                           "sleepMs": args.sleep_ms, "concurrency": args.concurrency}
+    out: dict[str, Any] = {
+        "jobsPerRound": args.jobs,
+        "rounds": args.rounds,
+        "sleepMs": args.sleep_ms,
+        "concurrency": args.concurrency,
+    }
     for key in ("runtimeMean", "wallPerJob"):
         builtin = statistics.mean(run[key] for run in samples["sleep"])
         mcp = statistics.mean(run[key] for run in samples["mcp"])
-        out[key] = {"builtinMs": round(builtin * 1000, 3), "mcpMs": round(mcp * 1000, 3),
-                    "overheadMs": round((mcp - builtin) * 1000, 3)}
+        out[key] = {
+            "builtinMs": round(builtin * 1000, 3),
+            "mcpMs": round(mcp * 1000, 3),
+            "overheadMs": round((mcp - builtin) * 1000, 3),
+        }
     print(json.dumps(out, indent=2))
     return 0
 

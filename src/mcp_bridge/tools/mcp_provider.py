@@ -69,8 +69,9 @@ class McpTools:
             reason = describe(error)
             if isinstance(error, CallTimeout):
                 reason = f"no answer within {self.servers[server].list_timeout:g} s (listTimeout)"
-            log.warning("MCP server %r (%s) skipped: cannot list its tools: %s",
-                        server, self.path, reason)
+            log.warning(
+                "MCP server %r (%s) skipped: cannot list its tools: %s", server, self.path, reason
+            )
             return
         tools = {}
         for mcp_tool in listed:
@@ -80,7 +81,9 @@ class McpTools:
         with self._lock:
             self._listed[server] = tools
         log.info(
-            "MCP server %r: %d tools listed in %.2f s", server, len(tools),
+            "MCP server %r: %d tools listed in %.2f s",
+            server,
+            len(tools),
             time.perf_counter() - started,
         )
 
@@ -89,8 +92,9 @@ class McpTools:
         try:
             Draft202012Validator.check_schema(schema)
         except SchemaError as error:
-            log.warning("MCP tool %s.%s skipped: bad input schema: %s",
-                        server, mcp_tool.name, error.message)
+            log.warning(
+                "MCP tool %s.%s skipped: bad input schema: %s", server, mcp_tool.name, error.message
+            )
             return None
         return Tool(
             f"{server}.{mcp_tool.name}",
@@ -130,8 +134,12 @@ def result_value(result: CallToolResult) -> Any:
     """The job result: the structured content, else the content blocks."""
     if result.structured_content is not None:
         return result.structured_content
-    return {"content": [block.model_dump(mode="json", by_alias=True, exclude_none=True)
-                        for block in result.content]}
+    return {
+        "content": [
+            block.model_dump(mode="json", by_alias=True, exclude_none=True)
+            for block in result.content
+        ]
+    }
 
 
 def _text(result: CallToolResult) -> str:

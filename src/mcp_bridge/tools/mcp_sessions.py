@@ -40,8 +40,13 @@ HTTP_TIMEOUT = httpx2.Timeout(30.0, read=300.0)  # the SDK's defaults; calls hav
 MAX_LIST_PAGES = 100
 _POOLS: weakref.WeakSet[SessionPool] = weakref.WeakSet()
 _ABANDONED: list[object] = []  # a forked child's copies of its parent's loop state, never touched
-_TRANSPORT_ERRORS = (OSError, httpx2.TransportError, anyio.BrokenResourceError,
-                     anyio.ClosedResourceError, anyio.EndOfStream)
+_TRANSPORT_ERRORS = (
+    OSError,
+    httpx2.TransportError,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.EndOfStream,
+)
 
 
 class CallTimeout(Exception):
@@ -216,8 +221,11 @@ class SessionPool:
                 # noticed when written to) or during this one. Either way the call is sent once
                 # more on a new session: jobs are at-least-once, and a server that crashes on
                 # this call again fails it clearly.
-                log.warning("MCP server %r went away (%s); calling on a new session", server,
-                            describe(error))
+                log.warning(
+                    "MCP server %r went away (%s); calling on a new session",
+                    server,
+                    describe(error),
+                )
         raise AssertionError("unreachable")
 
     async def list_tools(self, server: str) -> list[McpTool]:
@@ -291,8 +299,10 @@ class SessionPool:
                 await stop.wait()
         except BaseException as error:
             if not ready.done():
-                failure = error if isinstance(error, Exception) else ConnectionError(
-                    f"session start interrupted: {type(error).__name__}"
+                failure = (
+                    error
+                    if isinstance(error, Exception)
+                    else ConnectionError(f"session start interrupted: {type(error).__name__}")
                 )
                 ready.set_exception(failure)
             if not isinstance(error, Exception):
