@@ -195,6 +195,12 @@ def evidence(request: pytest.FixtureRequest) -> CheckRecorder:
 
 
 @pytest.fixture(scope="session")
+def worker_count(request: pytest.FixtureRequest) -> int:
+    """Workers of the multi-worker checks (`--workers`; at least 2: one fails, one takes over)."""
+    return max(2, request.config.getoption("workers"))
+
+
+@pytest.fixture(scope="session")
 def qualification_mode(request: pytest.FixtureRequest) -> str:
     return request.config.getoption("qualification_mode")
 

@@ -51,8 +51,8 @@ def _assert_each_ran_once(
     section="4",
     title="A worker SIGKILLed mid-job: the job re-runs elsewhere and succeeds",
 )
-def test_worker_sigkill_mid_job(stack, evidence):
-    bridge = stack(workers=2, env={"CELERY_VISIBILITY_TIMEOUT": "5"})
+def test_worker_sigkill_mid_job(stack, evidence, worker_count):
+    bridge = stack(workers=worker_count, env={"CELERY_VISIBILITY_TIMEOUT": "5"})
     job_id = bridge.submit_ok("sleep", {"ms": 2500})
     victim_node = _running_on(bridge, job_id)
     victim = next(w for w in bridge.workers if w.node == victim_node)
@@ -149,9 +149,9 @@ def test_broker_down_accepts_then_runs(stack, evidence):
     section="4",
     title="A job outliving the visibility timeout is not run twice",
 )
-def test_job_outliving_visibility_timeout_runs_once(stack, evidence):
+def test_job_outliving_visibility_timeout_runs_once(stack, evidence, worker_count):
     visibility, seconds = 2, 6
-    bridge = stack(workers=2, env={"CELERY_VISIBILITY_TIMEOUT": str(visibility)})
+    bridge = stack(workers=worker_count, env={"CELERY_VISIBILITY_TIMEOUT": str(visibility)})
     job_id = bridge.submit_ok("sleep", {"ms": seconds * 1000})
     job, runs = _final_state(bridge, job_id, drain_timeout=30)
     evidence.measure(

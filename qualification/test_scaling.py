@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.scaling, pytest.mark.serial]
 SLEEP_MS = 50
 CONCURRENCY = 16
 #: mode → (measured rounds per configuration, jobs per round); one warm-up round precedes them.
-WORKLOADS = {"quick": (5, 100), "release": (8, 200)}
+WORKLOADS = {"quick": (8, 100), "release": (10, 200)}
 BRIDGE_TARGET = 3.8
 RAW_RATIO_TARGET = 0.97
 INLINE_TARGET = 3.5
