@@ -319,8 +319,13 @@ def test_raw_celery_scaling(measurements, evidence):
 def test_inline_scaling(measurements, evidence):
     inline = speedup_ci(measurements.inline[1].walls, measurements.inline[4].walls)
     _record(
-        evidence, measurements, measurements.inline, inline, CHECKLIST_INLINE_FIGURE,
-        targetSpeedup=INLINE_TARGET, checklistFigure=CHECKLIST_INLINE_FIGURE,
+        evidence,
+        measurements,
+        measurements.inline,
+        inline,
+        CHECKLIST_INLINE_FIGURE,
+        targetSpeedup=INLINE_TARGET,
+        checklistFigure=CHECKLIST_INLINE_FIGURE,
     )
     assert inline.ci_low > CHECKLIST_INLINE_FIGURE, (
         f"inline path reached only {inline.speedup:.2f}× (checklist: {CHECKLIST_INLINE_FIGURE}×)"

@@ -20,6 +20,7 @@ import httpx
 import jwt
 from celery import Celery
 
+from qualification.stack.launch import shell_env
 from qualification.stack.managed import ManagedProcess
 from qualification.stack.process import free_port, wait_until
 from qualification.stack.redis import RedisServer
@@ -125,7 +126,7 @@ class BridgeStack:
         self.secret = secrets.token_urlsafe(32)
         self.registry_path = workdir / "var" / "jobs" / "registry.db"
         self.env: dict[str, str] = {
-            **(base_env or {}),
+            **shell_env(base_env or {}),
             **FAST_RECOVERY_ENV,
             "JOB_BACKEND": backend,
             "JOB_REGISTRY_PATH": str(self.registry_path),

@@ -16,7 +16,18 @@ from qualification.stack.managed import ManagedProcess
 from qualification.stack.process import free_port, wait_until
 
 #: Settings the bridge reads from the environment; stripped from the inherited environment.
-BRIDGE_VAR_PREFIXES = ("ENVIRONMENT", "JOB_", "CELERY_", "AUTH_", "METRICS_", "MAX_", "INLINE_")
+BRIDGE_VAR_PREFIXES = (
+    "ENVIRONMENT",
+    "JOB_",
+    "CELERY_",
+    "AUTH_",
+    "METRICS_",
+    "MAX_",
+    "INLINE_",
+    "MCP_",
+    "DISPATCH_",
+    "PUBLISH_",
+)
 #: The evidence threshold that `assert_refused` enforces.
 REFUSAL_THRESHOLD = "exit != 0, exactly one output line naming the variable, no traceback"
 
