@@ -16,7 +16,7 @@ import pytest
 
 from qualification.evidence import CheckRecorder, new_run_id, write_run
 from qualification.stack.bridge import BridgeStack
-from qualification.stack.redis import RedisServer, RestartUnsupported, provision
+from qualification.stack.redis import RedisServer, provision
 
 RECORDER = pytest.StashKey[CheckRecorder]()
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -293,6 +293,3 @@ def require_restartable(server: RedisServer | None) -> RedisServer:
     if server is None or not server.can_restart:
         pytest.skip("Redis was given as a URL: the suite may not stop or restart it")
     return server
-
-
-__all__ = ["RestartUnsupported", "require_restartable"]

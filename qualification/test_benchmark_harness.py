@@ -41,7 +41,7 @@ def _summary_ok(artefact: dict, iterations: int) -> None:
     title="Checklist command: in-process benchmark with a Celery inline worker",
 )
 def test_celery_inline_worker_benchmark(evidence, tmp_path):
-    out_dir = evidence.files_dir / "artefacts"
+    out_dir = tmp_path / "artefacts"
     artefact = _bench(
         [
             "--scenario",
@@ -79,7 +79,7 @@ def test_celery_inline_worker_benchmark(evidence, tmp_path):
     section="2",
     title="Checklist command: benchmark against an external API with workers",
 )
-def test_http_benchmark_against_workers(stack, evidence):
+def test_http_benchmark_against_workers(stack, evidence, tmp_path):
     bridge = stack(workers=2, env={"AUTH_DEV_SECRET": "dev-secret"})
     token = subprocess.run(
         [sys.executable, "-"],
@@ -114,7 +114,7 @@ def test_http_benchmark_against_workers(stack, evidence):
             "--label",
             "celery-http",
         ],
-        evidence.files_dir / "artefacts",
+        tmp_path / "artefacts",
         env,
     )
     evidence.attach(Path(artefact["_path"]), "celery-http-smoke.json")

@@ -168,8 +168,7 @@ class BridgeStack:
         return [self.api, *self.workers]
 
     def log_files(self) -> list[Path]:
-        files = [p.log_path for p in self.processes() if p.log_path.exists()]
-        return files
+        return [p.log_path for p in self.processes() if p.log_path.exists()]
 
     def close(self) -> None:
         for part in self.processes():

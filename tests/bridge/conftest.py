@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any, TypeVar
@@ -19,7 +18,7 @@ from mcp_bridge.app import create_app
 from mcp_bridge.config import Settings, load_settings
 from mcp_bridge.jobs.models import Job, Status
 from mcp_bridge.jobs.registry import Registry
-from mcp_bridge.jobs.service import fingerprint
+from mcp_bridge.jobs.service import new_job as queued_job
 from mcp_bridge.security.tokens import mint
 
 SECRET = "bridge-test-secret-at-least-32-bytes-long"
@@ -151,24 +150,7 @@ def build_job(
     created_at: float | None = None,
 ) -> Job:
     arguments = {"message": "hi"} if arguments is None else arguments
-    return Job(
-        id=str(uuid.uuid4()),
-        owner=owner,
-        tool=tool,
-        arguments=arguments,
-        status=Status.QUEUED,
-        attempts=0,
-        result=None,
-        error=None,
-        idempotency_key=key,
-        fingerprint=fingerprint(tool, arguments),
-        cancel_requested=False,
-        worker=None,
-        created_at=time.time() if created_at is None else created_at,
-        started_at=None,
-        finished_at=None,
-        dispatched_at=None,
-    )
+    return queued_job(owner, tool, arguments, key, created_at)
 
 
 @pytest.fixture

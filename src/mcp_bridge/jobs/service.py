@@ -47,6 +47,34 @@ def fingerprint(tool: str, arguments: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def new_job(
+    owner: str,
+    tool: str,
+    arguments: dict[str, Any],
+    key: str | None,
+    created_at: float | None = None,
+) -> Job:
+    """A queued job, not yet committed."""
+    return Job(
+        id=str(uuid.uuid4()),
+        owner=owner,
+        tool=tool,
+        arguments=arguments,
+        status=Status.QUEUED,
+        attempts=0,
+        result=None,
+        error=None,
+        idempotency_key=key,
+        fingerprint=fingerprint(tool, arguments),
+        cancel_requested=False,
+        worker=None,
+        created_at=time.time() if created_at is None else created_at,
+        started_at=None,
+        finished_at=None,
+        dispatched_at=None,
+    )
+
+
 @dataclass(frozen=True)
 class Submitted:
     job: Job
@@ -69,24 +97,7 @@ class JobService:
     ) -> Submitted:
         """Validate, commit the job, then publish it (the dispatcher retries a failed publish)."""
         self.catalog.validate(tool, arguments)
-        job = Job(
-            id=str(uuid.uuid4()),
-            owner=owner,
-            tool=tool,
-            arguments=arguments,
-            status=Status.QUEUED,
-            attempts=0,
-            result=None,
-            error=None,
-            idempotency_key=key,
-            fingerprint=fingerprint(tool, arguments),
-            cancel_requested=False,
-            worker=None,
-            created_at=time.time(),
-            started_at=None,
-            finished_at=None,
-            dispatched_at=None,
-        )
+        job = new_job(owner, tool, arguments, key)
         try:
             self.registry.insert(job)
         except DuplicateKey as duplicate:
