@@ -227,11 +227,12 @@ def _stack_factory(request: pytest.FixtureRequest, tmp: Path) -> tuple[StackFact
     def make(
         workers: int = 1,
         backend: str = "celery",
-        env: dict[str, str] | None = None,
+        env: dict[str, str | None] | None = None,
         start_api: bool = True,
         redis: bool | None = None,
     ) -> BridgeStack:
-        """`redis` defaults to on for the Celery backend (off for Celery eager mode)."""
+        """`redis` defaults to on for the Celery backend (off for Celery eager mode); an `env`
+        value of None unsets that variable, so the bridge's own default applies."""
         wants_redis = backend == "celery" if redis is None else redis
         server = _provision_redis(request.config) if wants_redis else None
         workdir = tmp / f"stack-{len(made) + 1}"

@@ -4,15 +4,19 @@ artefact the checklist describes."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from qualification.stack.bridge import BridgeStack
+from qualification.stack.launch import shell_env
+
 pytestmark = pytest.mark.bench
 
+#: Smoke's mix over the packaged servers file's demo MCP server (a fresh install's default).
+MCP_SMOKE_TOOLS = {"demo.echo", "demo.sleep", "demo.cpu"}
 TOKEN_SNIPPET = """from mcp_bridge.security.simple_jwt import jwt
 print(jwt.encode({"sub": "bench", "roles": ["operator"]}, "dev-secret", algorithm="HS256"))
 """
@@ -33,6 +37,13 @@ def _summary_ok(artefact: dict, iterations: int) -> None:
     assert summary["count"] == iterations
     assert 0 < summary["min"] <= summary["mean"] <= summary["max"]
     assert summary["throughput"] > 0
+
+
+def _ran_over_mcp(artefact: dict) -> None:
+    """Every job succeeded, and smoke's MCP half ran: the default servers file was used."""
+    tools = artefact["jobs"]["tools"]
+    assert set(artefact["jobs"]["statuses"]) == {"succeeded"}, artefact["jobs"]["statuses"]
+    assert MCP_SMOKE_TOOLS <= set(tools), f"no real MCP calls in smoke: {tools}"
 
 
 @pytest.mark.check(
@@ -59,12 +70,17 @@ def test_celery_inline_worker_benchmark(evidence, tmp_path):
             "celery-inline",
         ],
         out_dir,
-        {**os.environ, "CI": "true"},
+        shell_env({"CI": "true"}),  # a fresh install: the bridge's defaults
     )
     config = artefact["config"]
     evidence.attach(Path(artefact["_path"]), "celery-inline-smoke.json")
-    evidence.measure(summaryMean=artefact["summary"]["mean"], config=config)
-    evidence.threshold(config="the checklist's config block: celery, inline worker ×4")
+    evidence.measure(
+        summaryMean=artefact["summary"]["mean"], config=config, tools=artefact["jobs"]["tools"]
+    )
+    evidence.threshold(
+        config="the checklist's config block: celery, inline worker ×4",
+        tools=f"smoke's mix includes {sorted(MCP_SMOKE_TOOLS)} (packaged servers file)",
+    )
     assert config["jobBackend"] == "celery"
     assert config["celery"]["inlineWorker"] == {"enabled": True, "concurrency": 4}
     assert config["celery"]["taskAlwaysEager"] is False
@@ -72,6 +88,7 @@ def test_celery_inline_worker_benchmark(evidence, tmp_path):
     assert {"brokerUrl", "resultBackend"} <= set(config["celery"])
     assert artefact["label"] == "celery-inline"
     _summary_ok(artefact, 5)
+    _ran_over_mcp(artefact)
 
 
 @pytest.mark.check(
@@ -80,7 +97,10 @@ def test_celery_inline_worker_benchmark(evidence, tmp_path):
     title="Checklist command: benchmark against an external API with workers",
 )
 def test_http_benchmark_against_workers(stack, evidence, tmp_path):
-    bridge = stack(workers=2, env={"AUTH_DEV_SECRET": "dev-secret"})
+    # The packaged servers file (the default): smoke's MCP half runs in the Celery workers.
+    bridge: BridgeStack = stack(
+        workers=2, env={"AUTH_DEV_SECRET": "dev-secret", "MCP_SERVERS_FILE": None}
+    )
     token = subprocess.run(
         [sys.executable, "-"],
         input=TOKEN_SNIPPET,
@@ -89,12 +109,13 @@ def test_http_benchmark_against_workers(stack, evidence, tmp_path):
         timeout=30,
         check=True,
     ).stdout.strip()
-    env = {
-        **os.environ,
-        "CI": "true",
-        "CELERY_BROKER_URL": bridge.env["CELERY_BROKER_URL"],
-        "CELERY_RESULT_BACKEND": bridge.env["CELERY_RESULT_BACKEND"],
-    }
+    env = shell_env(
+        {
+            "CI": "true",
+            "CELERY_BROKER_URL": bridge.env["CELERY_BROKER_URL"],
+            "CELERY_RESULT_BACKEND": bridge.env["CELERY_RESULT_BACKEND"],
+        }
+    )
     artefact = _bench(
         [
             "--scenario",
@@ -118,9 +139,13 @@ def test_http_benchmark_against_workers(stack, evidence, tmp_path):
         env,
     )
     evidence.attach(Path(artefact["_path"]), "celery-http-smoke.json")
-    evidence.measure(summaryMean=artefact["summary"]["mean"], jobs=artefact["jobs"]["statuses"])
-    evidence.threshold(jobs="every job succeeded")
+    evidence.measure(
+        summaryMean=artefact["summary"]["mean"],
+        jobs=artefact["jobs"]["statuses"],
+        tools=artefact["jobs"]["tools"],
+    )
+    evidence.threshold(jobs="every job succeeded", tools=f"includes {sorted(MCP_SMOKE_TOOLS)}")
     assert artefact["config"]["jobBackend"] == "celery"
     assert artefact["config"]["celery"]["inlineWorker"]["enabled"] is False
-    assert set(artefact["jobs"]["statuses"]) == {"succeeded"}
+    _ran_over_mcp(artefact)
     _summary_ok(artefact, 10)

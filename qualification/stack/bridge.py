@@ -35,7 +35,8 @@ FAST_RECOVERY_ENV = {
     "DISPATCH_INTERVAL_SECONDS": "0.2",
     "PUBLISH_TIMEOUT_SECONDS": "1",
     "JOB_REDISPATCH_SECONDS": "600",
-    # Checks that need MCP servers name their own file (qualification/test_mcp.py).
+    # Checks that need MCP servers name their own file (qualification/test_mcp.py), or ask for
+    # the bridge's packaged default with `env={"MCP_SERVERS_FILE": None}`.
     "MCP_SERVERS_FILE": "",
 }
 
@@ -116,9 +117,10 @@ class BridgeStack:
         workdir: Path,
         redis: RedisServer | None,
         backend: str = "celery",
-        env: dict[str, str] | None = None,
+        env: dict[str, str | None] | None = None,
         base_env: dict[str, str] | None = None,
     ) -> None:
+        """`env` overrides the defaults; a None value unsets the variable (the bridge's default)."""
         self.workdir = workdir
         self.log_dir = workdir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -136,7 +138,11 @@ class BridgeStack:
         if redis is not None:
             self.env["CELERY_BROKER_URL"] = redis.url_for(0)
             self.env["CELERY_RESULT_BACKEND"] = redis.url_for(1)
-        self.env.update(env or {})
+        for name, value in (env or {}).items():
+            if value is None:
+                self.env.pop(name, None)
+            else:
+                self.env[name] = value
         self.secret = self.env.get("AUTH_SECRET") or self.env["AUTH_DEV_SECRET"]
         self.api = ApiProcess(self.env, self.log_dir, workdir)
         self.workers: list[WorkerProcess] = []

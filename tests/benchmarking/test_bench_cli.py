@@ -28,20 +28,22 @@ CHECKLIST_CONFIG_KEYS = {
 
 def _clean_env() -> dict[str, str]:
     """This machine's environment without the bridge's knobs (the defaults apply), CI=true."""
-    prefixes = ("JOB_", "CELERY_", "AUTH_", "ENVIRONMENT", "INLINE_", "METRICS_")
+    prefixes = ("JOB_", "CELERY_", "AUTH_", "ENVIRONMENT", "INLINE_", "METRICS_", "MCP_")
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith(prefixes)}
     env["CI"] = "true"
     return env
 
 
-def bench(flags: str, *more: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def bench(
+    flags: str, *more: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI with `flags` (split like a shell would) plus `more` verbatim arguments."""
     return subprocess.run(
         [sys.executable, "-m", "mcp_bridge.benchmarking", *shlex.split(flags), *more],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=_clean_env(),
+        env={**_clean_env(), **(env or {})},
         check=False,
     )
 
@@ -91,12 +93,25 @@ def test_inline_backend_asgi_writes_a_valid_artefact(tmp_path: Path) -> None:
     }
     assert data["summary"]["count"] == 3 and len(data["runs"]) == 3
     assert data["jobs"]["statuses"] == {"succeeded": 36}
-    assert data["jobs"]["tools"] == {"echo": 12, "sleep": 12, "cpu": 12}
+    # The packaged servers file is the default: half of smoke's mix runs over real MCP.
+    assert data["jobs"]["tools"] == {
+        tool: 6 for tool in ("echo", "sleep", "cpu", "demo.echo", "demo.sleep", "demo.cpu")
+    }
     summary = data["summary"]
     assert 0 < summary["min"] <= summary["p50"] <= summary["p95"] <= summary["max"]
     path = next(tmp_path.glob("*.json"))
     assert _mean_via_jq(path) == pytest.approx(summary["mean"])
     assert path.name.endswith("-smoke.json") and path.name[8] == "T" and path.name[15] == "Z"
+
+
+def test_smoke_without_mcp_servers_is_the_builtin_mix(tmp_path: Path) -> None:
+    result = bench(
+        "--scenario smoke --iterations 1 --job-backend inline",
+        f"--output-dir={tmp_path}",
+        env={"MCP_SERVERS_FILE": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    assert _artefact(tmp_path, result)["jobs"]["tools"] == {"echo": 4, "sleep": 4, "cpu": 4}
 
 
 def test_celery_inline_worker_checklist_command(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -40,6 +40,7 @@ from mcp_bridge.benchmarking.scenarios import (
     Scenario,
     ScenarioParams,
     get_scenario,
+    offers_demo,
 )
 
 if TYPE_CHECKING:
@@ -390,8 +391,8 @@ async def _readiness(client: httpx.AsyncClient, base_url: str) -> dict[str, Any]
     return body
 
 
-async def _preflight(target: Target, specs: list[JobSpec]) -> None:
-    """Readiness, token and tools, before anything is measured."""
+async def _preflight(target: Target) -> set[str]:
+    """Readiness and token, before anything is measured; returns the names of the API's tools."""
     await _readiness(target.client, target.base_url)
     try:
         response = await target.client.get("/v1/tools")
@@ -401,10 +402,24 @@ async def _preflight(target: Target, specs: list[JobSpec]) -> None:
         raise BenchmarkError(f"the API refused the token: {_problem(response)}")
     if response.status_code != 200:
         raise BenchmarkError(f"GET /v1/tools answered {_problem(response)}")
-    names = {tool.get("name") for tool in response.json().get("items", [])}
-    missing = sorted({spec.tool for spec in specs} - names)
+    return {tool.get("name") for tool in response.json().get("items", [])}
+
+
+def _batch(
+    scenario: Scenario, jobs: int, options: BenchmarkOptions, offered: set[str]
+) -> list[JobSpec]:
+    """The jobs of one iteration, for the tools the API offers; fails naming any it lacks."""
+    params = _params(options, mcp=scenario.uses_mcp_when_offered and offers_demo(offered))
+    specs = scenario.batch(jobs, params)
+    missing = sorted({spec.tool for spec in specs} - offered)
     if missing:
         raise BenchmarkError(f"the API has no tool(s) {', '.join(missing)}")
+    return specs
+
+
+def _params(options: BenchmarkOptions, **changes: Any) -> ScenarioParams:
+    """The scenario knobs the options give, with `changes` applied."""
+    return replace(ScenarioParams(sleep_ms=options.sleep_ms, cpu_size=options.cpu_size), **changes)
 
 
 async def _submit(target: Target, spec: JobSpec) -> dict[str, Any]:
@@ -541,10 +556,10 @@ def _failure_line(jobs: list[dict[str, Any]]) -> str | None:
 
 def _scenario_parameters(scenario: Scenario, options: BenchmarkOptions) -> dict[str, Any]:
     """The knobs the scenario actually reads (probed: smoke's job mix, for one, is fixed)."""
-    base = ScenarioParams(sleep_ms=options.sleep_ms, cpu_size=options.cpu_size)
+    base = _params(options)
     probes = {
-        "sleepMs": (options.sleep_ms, ScenarioParams(options.sleep_ms + 1, options.cpu_size)),
-        "cpuSize": (options.cpu_size, ScenarioParams(options.sleep_ms, options.cpu_size + 1)),
+        "sleepMs": (options.sleep_ms, _params(options, sleep_ms=options.sleep_ms + 1)),
+        "cpuSize": (options.cpu_size, _params(options, cpu_size=options.cpu_size + 1)),
     }
     reads = {}
     for key, (value, changed) in probes.items():
@@ -569,10 +584,7 @@ async def run_benchmark_async(
     options.check()
     scenario = get_scenario_or_fail(options.scenario)
     jobs_per_iteration = options.jobs_per_iteration or scenario.default_jobs
-    specs = scenario.batch(
-        jobs_per_iteration, ScenarioParams(sleep_ms=options.sleep_ms, cpu_size=options.cpu_size)
-    )
-    total = (options.warmup + options.iterations) * len(specs)
+    total = (options.warmup + options.iterations) * jobs_per_iteration
     done = 0
 
     def on_done() -> None:
@@ -588,7 +600,7 @@ async def run_benchmark_async(
         profiler.start()
     try:
         async with _open_target(options) as target:
-            await _preflight(target, specs)
+            specs = _batch(scenario, jobs_per_iteration, options, await _preflight(target))
             for round_ in range(options.warmup + options.iterations):
                 result = await run_iteration(target, specs, options, on_done)
                 failure = _failure_line(result.jobs)

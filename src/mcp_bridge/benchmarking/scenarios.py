@@ -1,4 +1,9 @@
-"""Benchmark scenarios: which jobs one iteration submits, built from the bridge's built-in tools."""
+"""Benchmark scenarios: which jobs one iteration submits.
+
+Built from the bridge's built-in tools and, where a scenario says so, the demo MCP server's tools
+(`demo.*`, offered by the packaged servers file): `smoke` runs its mix both ways when the API
+offers them, so a fresh install's smoke benchmark makes real MCP calls.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ class ScenarioParams:
 
     sleep_ms: int = DEFAULT_SLEEP_MS
     cpu_size: int = DEFAULT_CPU_SIZE
+    mcp: bool = False  # the API offers the demo MCP server's tools (see `offers_demo`)
 
 
 @dataclass(frozen=True)
@@ -39,13 +45,22 @@ class Scenario:
     default_jobs: int
     make: Callable[[int, ScenarioParams], JobSpec]
     expects_success: bool = True
+    uses_mcp_when_offered: bool = False
 
     def batch(self, jobs: int, params: ScenarioParams) -> list[JobSpec]:
         """The jobs of one iteration, in submission order."""
         return [self.make(index, params) for index in range(jobs)]
 
 
-def _smoke(index: int, params: ScenarioParams) -> JobSpec:
+SMOKE_TOOLS = ("echo", "sleep", "cpu")
+
+
+def offers_demo(tools: set[str]) -> bool:
+    """Does a catalog (tool names) offer the demo MCP server's smoke tools?"""
+    return all(f"{MCP_SERVER}.{tool}" in tools for tool in SMOKE_TOOLS)
+
+
+def _builtin_smoke(index: int) -> JobSpec:
     kind = index % 3
     if kind == 0:
         return JobSpec("echo", {"message": f"smoke-{index}"})
@@ -54,9 +69,18 @@ def _smoke(index: int, params: ScenarioParams) -> JobSpec:
     return JobSpec("cpu", {"size": SMOKE_CPU_SIZE})
 
 
-def _mcp_smoke(index: int, params: ScenarioParams) -> JobSpec:
-    spec = _smoke(index, params)
+def _over_mcp(spec: JobSpec) -> JobSpec:
     return JobSpec(f"{MCP_SERVER}.{spec.tool}", spec.arguments)
+
+
+def _smoke(index: int, params: ScenarioParams) -> JobSpec:
+    """echo, sleep, cpu; then, when the demo server is offered, the same three over MCP."""
+    spec = _builtin_smoke(index)
+    return _over_mcp(spec) if params.mcp and index % 6 >= 3 else spec
+
+
+def _mcp_smoke(index: int, params: ScenarioParams) -> JobSpec:
+    return _over_mcp(_builtin_smoke(index))
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -64,9 +88,11 @@ SCENARIOS: dict[str, Scenario] = {
     for scenario in (
         Scenario(
             "smoke",
-            f"a mix of echo, sleep {SMOKE_SLEEP_MS} ms and cpu {SMOKE_CPU_SIZE} rounds",
+            f"a mix of echo, sleep {SMOKE_SLEEP_MS} ms and cpu {SMOKE_CPU_SIZE} rounds, half of "
+            f"them over MCP ({MCP_SERVER}.*) when the API offers the demo server",
             12,
             _smoke,
+            uses_mcp_when_offered=True,
         ),
         Scenario(
             "sleep",
