@@ -69,7 +69,7 @@ benchmark-celery: $(VENV)/.installed  ## the checklist's Celery inline-worker be
 		--job-backend celery --celery-inline-worker --celery-inline-worker-concurrency 4 \
 		--output-dir var/benchmarks --label celery-inline
 
-scaling: $(VENV)/.installed  ## the 1 → 4 worker scaling qualification alone (MODE=release for 6+ rounds)
+scaling: $(VENV)/.installed  ## the 1 → 4 worker scaling qualification alone (MODE=release: 10 rounds of 200 jobs)
 	$(QUAL) --evidence-dir=$(EVIDENCE_DIR) -m scaling -q
 
 release-report: $(VENV)/.installed  ## qualify, then build reports/<version>/ (EVIDENCE_DIR=… to reuse a run)

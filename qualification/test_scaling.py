@@ -1,5 +1,6 @@
 """§3 throughput validation: 1 → 4 workers, measured in interleaved rounds, with a bootstrap
-confidence interval — for the bridge end to end, plain Celery, and the inline in-memory path.
+confidence interval — for the bridge end to end (a built-in tool, and the same sleep over a real
+MCP server: what the MCP hop costs), plain Celery, and the inline in-memory path.
 
 Serial: it needs the machine to itself. Quick mode (CI) runs fewer, smaller rounds and says so
 in the evidence; `--qualification-mode release` runs the full workload.
@@ -37,6 +38,11 @@ RAW_RATIO_TARGET = 0.97
 INLINE_TARGET = 3.5
 CHECKLIST_INLINE_FIGURE = 1.5  # the checklist's inline result, which the inline path must beat
 MACHINE_SCALES = 2.0  # plain Celery below this: the machine cannot show scaling at all
+#: The MCP hop's added job runtime must stay far below a server spawn + handshake (~380 ms), the
+#: price of a session per job instead of sessions kept open per worker.
+MCP_HOP_LIMIT_MS = 25.0
+#: The scaling stacks use the bridge's packaged servers file (its demo MCP server), as installed.
+PACKAGED_MCP_SERVERS = {"MCP_SERVERS_FILE": None}
 
 
 @dataclass
@@ -54,6 +60,7 @@ class Measurements:
     jobs: int
     out_dir: Path
     bridge: dict[int, Series]
+    mcp: dict[int, Series]
     raw: dict[int, Series]
     inline: dict[int, Series]
     pair: dict[int, Path] = field(default_factory=dict)
@@ -71,7 +78,9 @@ class Measurements:
         }
 
 
-def _benchmark(out_dir: Path, label: str, *args: str) -> tuple[float, Path]:
+def _benchmark(
+    out_dir: Path, label: str, *args: str, scenario: str = "sleep"
+) -> tuple[float, Path]:
     """One round through the benchmarking CLI; returns its wall time and artefact."""
     target = out_dir / label
     command = [
@@ -79,7 +88,7 @@ def _benchmark(out_dir: Path, label: str, *args: str) -> tuple[float, Path]:
         "-m",
         "mcp_bridge.benchmarking",
         "--scenario",
-        "sleep",
+        scenario,
         "--sleep-ms",
         str(SLEEP_MS),
         "--iterations",
@@ -148,25 +157,21 @@ def measurements(module_stack, request, tmp_path_factory) -> Measurements:
     rounds, jobs = WORKLOADS[mode]
     run_dir = request.config.stash[RUN_DIR]
     out_dir = run_dir / "benchmarks" / "scaling"
-    stacks = {1: module_stack(workers=1), 4: module_stack(workers=4)}
+    stacks = {n: module_stack(workers=n, env=PACKAGED_MCP_SERVERS) for n in (1, 4)}
     raw = {n: _raw_workers(stacks[4], f"raw{n}", n) for n in (1, 4)}
     result = Measurements(
         mode,
         rounds,
         jobs,
         out_dir,
-        {1: Series(), 4: Series()},
-        {1: Series(), 4: Series()},
-        {1: Series(), 4: Series()},
+        *({1: Series(), 4: Series()} for _ in range(4)),
     )
     try:
         for round_no in range(rounds + 1):
             measured = round_no > 0
             for n in (1, 4):
                 bridge = stacks[n]
-                wall, artefact = _benchmark(
-                    out_dir,
-                    f"bridge-{n}w-r{round_no}",
+                over_http = (
                     "--transport",
                     "http",
                     "--base-url",
@@ -177,6 +182,10 @@ def measurements(module_stack, request, tmp_path_factory) -> Measurements:
                     "celery",
                     "--jobs-per-iteration",
                     str(jobs),
+                )
+                wall, artefact = _benchmark(out_dir, f"bridge-{n}w-r{round_no}", *over_http)
+                mcp_wall, mcp_artefact = _benchmark(
+                    out_dir, f"mcp-{n}w-r{round_no}", *over_http, scenario="mcp"
                 )
                 raw_wall = run_round(
                     stacks[4].env["CELERY_BROKER_URL"], f"raw{n}", jobs, SLEEP_MS, timeout=120
@@ -195,6 +204,8 @@ def measurements(module_stack, request, tmp_path_factory) -> Measurements:
                 if measured:
                     result.bridge[n].walls.append(wall)
                     result.bridge[n].artefacts.append(artefact)
+                    result.mcp[n].walls.append(mcp_wall)
+                    result.mcp[n].artefacts.append(mcp_artefact)
                     result.raw[n].walls.append(raw_wall)
                     result.inline[n].walls.append(inline_wall)
                     result.inline[n].artefacts.append(inline_artefact)
@@ -340,4 +351,64 @@ def test_inline_scaling(measurements, evidence):
     )
     assert inline.ci_low > CHECKLIST_INLINE_FIGURE, (
         f"inline path reached only {inline.speedup:.2f}× (checklist: {CHECKLIST_INLINE_FIGURE}×)"
+    )
+
+
+def _mean_runtime_ms(series: Series) -> float:
+    """Mean job runtime (claim to finish, in the worker) over a series' artefacts, in ms."""
+    means = [json.loads(path.read_text())["jobs"]["runtime"]["mean"] for path in series.artefacts]
+    return 1000 * float(np.mean(means))
+
+
+@pytest.mark.check(
+    "scaling.mcp",
+    section="3",
+    title="MCP tool (demo.sleep over stdio) beside the built-in: 1 → 4 workers and the hop's cost",
+)
+def test_mcp_scaling(measurements, evidence, request):
+    threshold = _threshold(request.config)
+    mcp = speedup_ci(measurements.mcp[1].walls, measurements.mcp[4].walls)
+    builtin = speedup_ci(measurements.bridge[1].walls, measurements.bridge[4].walls)
+    hop = {
+        f"w{n}": {
+            "builtinRuntimeMs": round(_mean_runtime_ms(measurements.bridge[n]), 3),
+            "mcpRuntimeMs": round(_mean_runtime_ms(measurements.mcp[n]), 3),
+            "wallPerJobOverheadMs": round(
+                1000
+                * (np.median(measurements.mcp[n].walls) - np.median(measurements.bridge[n].walls))
+                / measurements.jobs,
+                3,
+            ),
+            "wallRatio": round(
+                float(
+                    np.median(measurements.mcp[n].walls) / np.median(measurements.bridge[n].walls)
+                ),
+                3,
+            ),
+        }
+        for n in (1, 4)
+    }
+    for figures in hop.values():
+        figures["runtimeOverheadMs"] = round(
+            figures["mcpRuntimeMs"] - figures["builtinRuntimeMs"], 3
+        )
+    _record(
+        evidence,
+        measurements,
+        measurements.mcp,
+        mcp,
+        threshold,
+        scenario="mcp",
+        builtinSpeedup=round(builtin.speedup, 3),
+        speedupVsBuiltin=round(mcp.speedup / builtin.speedup, 3),
+        mcpHop=hop,
+    )
+    evidence.threshold(runtimeOverheadMs=f"< {MCP_HOP_LIMIT_MS} (a session per job: ~380)")
+    worst = max(figures["runtimeOverheadMs"] for figures in hop.values())
+    assert worst < MCP_HOP_LIMIT_MS, (
+        f"the MCP hop adds {worst:.1f} ms per job (limit {MCP_HOP_LIMIT_MS}): sessions not reused?"
+    )
+    assert mcp.ci_low >= threshold, (
+        f"MCP speedup {mcp.speedup:.2f}× (95% CI {mcp.ci_low:.2f}–{mcp.ci_high:.2f}) "
+        f"below {threshold}×"
     )

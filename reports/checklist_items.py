@@ -155,6 +155,15 @@ ITEMS: tuple[ChecklistItem, ...] = (
         checks=("scaling.bridge", "scaling.raw-celery"),
     ),
     ChecklistItem(
+        "3.7",
+        "3",
+        "What the MCP hop costs",
+        "The same sleep over a real MCP server (`demo.sleep`, the packaged servers file) scales "
+        "1 → 4 workers beside the built-in tool; its per-job overhead is published.",
+        checks=("scaling.mcp",),
+        note="Beyond the seed checklist: the bridge runs MCP tools, so releases show their cost.",
+    ),
+    ChecklistItem(
         "4.1",
         "4",
         "Durable registry",

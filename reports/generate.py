@@ -25,7 +25,7 @@ from reports.licenses import DEFAULT_POLICY, LicenseReview, PolicyError, load_po
 from reports.models import GeneratorResult, Status
 from reports.project import read_version
 from reports.render import make_env, render
-from reports.scaling import COLUMNS, ScalingRow, headline, scaling_rows
+from reports.scaling import COLUMNS, ScalingRow, headline, mcp_hop, scaling_rows
 from reports.steps import (
     changelog_result,
     check_benchmark_config,
@@ -141,6 +141,7 @@ def write_changelog(
         "run": evidence.run,
         "rows": figures,
         "headline": headline(rows),
+        "mcp_hop": mcp_hop(rows),
         "broker": broker_config(config),
         "differs": differs,
         "pair": [a.path.name for a in bench.pair],
@@ -184,6 +185,7 @@ def report_context(
         "blocking": blocking,
         "gate_passed": not blocking,
         "rows": rows,
+        "mcp_hop": mcp_hop(rows),
         "columns": COLUMNS,
         "chart_svg": scaling_svg(rows),
         "bench": bench,

@@ -10,6 +10,7 @@ from reports.models import CheckResult, Status
 
 SCALING_CHECKS: tuple[tuple[str, str], ...] = (
     ("scaling.bridge", "Bridge (Redis, multiprocess workers)"),
+    ("scaling.mcp", "Bridge, MCP tool (demo.sleep over stdio)"),
     ("scaling.raw-celery", "Raw Celery (Redis)"),
     ("scaling.inline", "Inline worker (memory transport)"),
 )
@@ -117,3 +118,30 @@ def headline(rows: list[ScalingRow]) -> str:
             text += f" ({label} {low:.2f}–{high:.2f})"
         parts.append(text)
     return ", ".join(parts)
+
+
+def mcp_hop(rows: list[ScalingRow]) -> str:
+    """One line on what the MCP hop costs per job, from ``scaling.mcp``'s ``mcpHop`` figures,
+    e.g. ``+0.9 ms job runtime (1 worker), +1.2 ms (4 workers); wall 1.01×/1.03× the built-in``;
+    empty when the record has none."""
+    row = next((r for r in rows if r.check_id == "scaling.mcp"), None)
+    hop = row.measured.get("mcpHop") if row else None
+    if not isinstance(hop, dict):
+        return ""
+    runtime, walls = [], []
+    for workers in (1, 4):
+        figures = hop.get(f"w{workers}")
+        if not isinstance(figures, dict):
+            continue
+        overhead, ratio = figures.get("runtimeOverheadMs"), figures.get("wallRatio")
+        unit = "worker" if workers == 1 else "workers"
+        if isinstance(overhead, int | float):
+            runtime.append(f"{overhead:+.1f} ms ({workers} {unit})")
+        if isinstance(ratio, int | float):
+            walls.append(f"{ratio:.2f}×")
+    parts = []
+    if runtime:
+        parts.append("job runtime " + ", ".join(runtime))
+    if walls:
+        parts.append("round wall time " + "/".join(walls) + " the built-in tool's (1/4 workers)")
+    return "; ".join(parts)

@@ -83,3 +83,18 @@ def test_broker_passwords_never_reach_the_changelog() -> None:
     assert redact_url("redis://localhost:6379/0") == "redis://localhost:6379/0"
     rows = dict(broker_config({"celery": {"brokerUrl": "amqp://u:p@mq:5672//", "eager": False}}))
     assert rows == {"celery.brokerUrl": "amqp://u:***@mq:5672//", "celery.eager": "false"}
+
+
+def test_changelog_and_report_state_the_mcp_hop(tmp_path: Path) -> None:
+    setup(tmp_path)
+    line = "job runtime +0.9 ms (1 worker), +1.2 ms (4 workers)"
+    assert line in generate(tmp_path).read_text()
+    report = next((tmp_path / "repo" / "reports").glob("*/ga-checklist.md")).read_text()
+    assert f"MCP hop per job (`scaling.mcp` against the built-in tool, same run): {line}" in report
+
+    # No hop figures in the evidence: no line, rather than a made-up one.
+    path = tmp_path / "run" / "checks" / "scaling.mcp.json"
+    record = json.loads(path.read_text())
+    del record["measured"]["mcpHop"]
+    path.write_text(json.dumps(record))
+    assert "MCP hop" not in generate(tmp_path).read_text()
