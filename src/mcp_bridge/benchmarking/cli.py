@@ -19,7 +19,7 @@ PROG = "python -m mcp_bridge.benchmarking"
 ERROR_PREFIX = "benchmark: error: "
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse, but a bad flag ends with one line instead of usage + message."""
 
     def error(self, message: str) -> NoReturn:
@@ -41,8 +41,8 @@ def _whole(minimum: int, bound: str) -> Callable[[str], int]:
     return parse
 
 
-_positive = _whole(1, "must be at least 1")
-_non_negative = _whole(0, "must not be negative")
+positive = _whole(1, "must be at least 1")
+non_negative = _whole(0, "must not be negative")
 
 
 def _seconds(text: str) -> float:
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     from mcp_bridge.benchmarking.inline_worker import INLINE_POLLING_INTERVAL
     from mcp_bridge.benchmarking.scenarios import DEFAULT_CPU_SIZE, DEFAULT_SLEEP_MS, SCENARIOS
 
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description="Benchmark the MCP bridge job API and write a JSON artefact.",
         epilog="Scenarios: "
@@ -82,36 +82,36 @@ def build_parser() -> argparse.ArgumentParser:
     run = parser.add_argument_group("workload")
     run.add_argument("--scenario", choices=sorted(SCENARIOS), default="smoke")
     run.add_argument(
-        "--iterations", metavar="N", type=_positive, default=5, help="measured iterations"
+        "--iterations", metavar="N", type=positive, default=5, help="measured iterations"
     )
     run.add_argument(
-        "--warmup", metavar="N", type=_non_negative, default=0, help="unmeasured iterations first"
+        "--warmup", metavar="N", type=non_negative, default=0, help="unmeasured iterations first"
     )
     run.add_argument(
         "--concurrency",
         metavar="N",
-        type=_positive,
+        type=positive,
         default=4,
         help="API requests in flight (default 4)",
     )
     run.add_argument(
         "--jobs-per-iteration",
         metavar="N",
-        type=_positive,
+        type=positive,
         default=None,
         help="jobs per iteration (default: the scenario's)",
     )
     run.add_argument(
         "--sleep-ms",
         metavar="N",
-        type=_non_negative,
+        type=non_negative,
         default=DEFAULT_SLEEP_MS,
         help=f"sleep scenario: milliseconds per job (default {DEFAULT_SLEEP_MS})",
     )
     run.add_argument(
         "--cpu-size",
         metavar="N",
-        type=_positive,
+        type=positive,
         default=DEFAULT_CPU_SIZE,
         help=f"cpu scenario: SHA-256 rounds per job (default {DEFAULT_CPU_SIZE})",
     )
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     backend.add_argument(
         "--celery-inline-worker-concurrency",
         metavar="N",
-        type=_positive,
+        type=positive,
         default=4,
         help="threads of the inline worker (default 4)",
     )
@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--profile-top",
         metavar="N",
-        type=_positive,
+        type=positive,
         default=25,
         help="functions to print, by cumulative time (default 25)",
     )
@@ -204,8 +204,14 @@ def _fail(message: str, code: int = 1) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_guarded(lambda: _run(args), args.debug)
+
+
+def run_guarded(run: Callable[[], int], debug: bool = False) -> int:
+    """Run a CLI's body: a failure ends with one line and a non-zero exit (a traceback only
+    with `debug`)."""
     try:
-        return _run(args)
+        return run()
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except SystemExit as stop:  # e.g. the bridge's ConfigError: one line already
@@ -213,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(stop.code)
         raise
     except Exception as error:
-        if args.debug:
+        if debug:
             raise
         from mcp_bridge.benchmarking.errors import BenchmarkError
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from collections.abc import Sequence
 from typing import Any
 
+from mcp_bridge.benchmarking.cli import Parser, non_negative, positive, run_guarded
 from mcp_bridge.benchmarking.runner import BenchmarkOptions, run_benchmark
 
 
@@ -34,13 +36,19 @@ def _one(scenario: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mcp_bridge.benchmarking.mcp_overhead")
-    parser.add_argument("--jobs", type=int, default=100, help="jobs per round (default 100)")
-    parser.add_argument("--rounds", type=int, default=3, help="measured rounds of each (default 3)")
-    parser.add_argument("--sleep-ms", type=int, default=0, help="sleep per job (default 0)")
-    parser.add_argument("--concurrency", type=int, default=4)
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = Parser(prog="python -m mcp_bridge.benchmarking.mcp_overhead")
+    parser.add_argument("--jobs", type=positive, default=100, help="jobs per round (default 100)")
+    parser.add_argument(
+        "--rounds", type=positive, default=3, help="measured rounds of each (default 3)"
+    )
+    parser.add_argument("--sleep-ms", type=non_negative, default=0, help="sleep per job (0)")
+    parser.add_argument("--concurrency", type=positive, default=4, help="jobs in flight (4)")
     args = parser.parse_args(argv)
+    return run_guarded(lambda: _measure(args))
+
+
+def _measure(args: argparse.Namespace) -> int:
     samples: dict[str, list[dict[str, Any]]] = {"sleep": [], "mcp": []}
     for scenario in samples:  # warm-up: build the catalog, open the MCP session
         _one(scenario, args)
