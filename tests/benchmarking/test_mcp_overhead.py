@@ -25,6 +25,7 @@ def overhead(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
 def test_reports_builtin_mcp_and_their_difference(tmp_path: Path) -> None:
     done = overhead(tmp_path, "--jobs", "8", "--rounds", "1", "--sleep-ms", "5")
     assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # the figures only: no start-up chatter
     out = json.loads(done.stdout)
     assert (out["jobsPerRound"], out["rounds"], out["sleepMs"]) == (8, 1, 5)
     for key in ("runtimeMean", "wallPerJob"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -49,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _measure(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING)  # before the bridge's INFO start-up chatter
     samples: dict[str, list[dict[str, Any]]] = {"sleep": [], "mcp": []}
     for scenario in samples:  # warm-up: build the catalog, open the MCP session
         _one(scenario, args)
