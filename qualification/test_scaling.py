@@ -43,6 +43,7 @@ MACHINE_SCALES = 2.0  # plain Celery below this: the machine cannot show scaling
 MCP_HOP_LIMIT_MS = 25.0
 #: The scaling stacks use the bridge's packaged servers file (its demo MCP server), as installed.
 PACKAGED_MCP_SERVERS = {"MCP_SERVERS_FILE": None}
+MCP_TOOL = "demo.sleep"  # the benchmarking CLI's `mcp` scenario
 
 
 @dataclass
@@ -65,13 +66,13 @@ class Measurements:
     inline: dict[int, Series]
     pair: dict[int, Path] = field(default_factory=dict)
 
-    def workload(self) -> dict[str, Any]:
+    def workload(self, tool: str = "sleep") -> dict[str, Any]:
         return {
             "mode": self.mode,
             "rounds": self.rounds,
             "warmupRounds": 1,
             "jobsPerRound": self.jobs,
-            "tool": "sleep",
+            "tool": tool,
             "sleepMs": SLEEP_MS,
             "kind": "I/O-bound",
             "interleaved": "1,4,1,4,…",
@@ -276,11 +277,12 @@ def _record(
     series: dict[int, Series],
     scaling: Scaling,
     threshold: float,
+    tool: str = "sleep",
     **extra: Any,
 ) -> None:
     evidence.measure(
         **scaling.as_dict(),
-        workload=m.workload(),
+        workload=m.workload(tool),
         cores=len(os.sched_getaffinity(0)),
         roundsW1=series[1].walls,
         roundsW4=series[4].walls,
@@ -394,12 +396,16 @@ def test_mcp_scaling(measurements, evidence, request):
         measurements.mcp,
         mcp,
         threshold,
-        scenario="mcp",
+        tool=f"{MCP_TOOL} (stdio MCP)",
         builtinSpeedup=round(builtin.speedup, 3),
         speedupVsBuiltin=round(mcp.speedup / builtin.speedup, 3),
         mcpHop=hop,
     )
     evidence.threshold(runtimeOverheadMs=f"< {MCP_HOP_LIMIT_MS} (a session per job: ~380)")
+    for series in measurements.mcp.values():
+        for path in series.artefacts:
+            tools = json.loads(path.read_text())["jobs"]["tools"]
+            assert tools == {MCP_TOOL: measurements.jobs}, f"{path.name}: ran {tools}"
     worst = max(figures["runtimeOverheadMs"] for figures in hop.values())
     assert worst < MCP_HOP_LIMIT_MS, (
         f"the MCP hop adds {worst:.1f} ms per job (limit {MCP_HOP_LIMIT_MS}): sessions not reused?"
