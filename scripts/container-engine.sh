@@ -102,13 +102,26 @@ fi
 socket_answers() {
     curl -fsS --max-time 2 --unix-socket "$SOCKET_PATH" http://d/_ping >/dev/null 2>&1
 }
+# A service started (by an older copy of this script) in a since-deleted directory answers pings
+# but cannot start containers: replace it.
+for pid in $(pgrep -f "podman system service" || true); do
+    if [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == *"(deleted)" ]]; then
+        log "restarting podman system service $pid (its working directory was deleted)"
+        kill "$pid" 2>/dev/null || true
+        deadline=$((SECONDS + READY_TIMEOUT_S))
+        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    fi
+done
 if socket_answers; then
     log "podman API already answers at $SOCKET_URL"
 else
     mkdir -p "$(dirname "$SOCKET_PATH")"
     rm -f "$SOCKET_PATH"
     log "starting podman system service (log: $SERVICE_LOG)"
-    setsid nohup podman system service --time=0 "$SOCKET_URL" >>"$SERVICE_LOG" 2>&1 </dev/null &
+    # From /: the service outlives this checkout, and conmon fails ("Failed to get working
+    # directory") once the directory the service started in is deleted.
+    setsid nohup env --chdir=/ podman system service --time=0 "$SOCKET_URL" \
+        >>"$SERVICE_LOG" 2>&1 </dev/null &
     deadline=$((SECONDS + READY_TIMEOUT_S))
     until socket_answers; do
         ((SECONDS < deadline)) || die "podman API did not answer within ${READY_TIMEOUT_S}s; see $SERVICE_LOG"
