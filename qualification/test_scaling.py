@@ -54,16 +54,20 @@ class Series:
     artefacts: list[Path] = field(default_factory=list)
 
 
+def _per_worker_count() -> dict[int, Series]:
+    return {1: Series(), 4: Series()}
+
+
 @dataclass
 class Measurements:
     mode: str
     rounds: int
     jobs: int
     out_dir: Path
-    bridge: dict[int, Series]
-    mcp: dict[int, Series]
-    raw: dict[int, Series]
-    inline: dict[int, Series]
+    bridge: dict[int, Series] = field(default_factory=_per_worker_count)
+    mcp: dict[int, Series] = field(default_factory=_per_worker_count)
+    raw: dict[int, Series] = field(default_factory=_per_worker_count)
+    inline: dict[int, Series] = field(default_factory=_per_worker_count)
     pair: dict[int, Path] = field(default_factory=dict)
 
     def workload(self, tool: str = "sleep") -> dict[str, Any]:
@@ -160,13 +164,7 @@ def measurements(module_stack, request, tmp_path_factory) -> Measurements:
     out_dir = run_dir / "benchmarks" / "scaling"
     stacks = {n: module_stack(workers=n, env=PACKAGED_MCP_SERVERS) for n in (1, 4)}
     raw = {n: _raw_workers(stacks[4], f"raw{n}", n) for n in (1, 4)}
-    result = Measurements(
-        mode,
-        rounds,
-        jobs,
-        out_dir,
-        *({1: Series(), 4: Series()} for _ in range(4)),
-    )
+    result = Measurements(mode, rounds, jobs, out_dir)
     try:
         for round_no in range(rounds + 1):
             measured = round_no > 0

@@ -409,7 +409,7 @@ def _batch(
     scenario: Scenario, jobs: int, options: BenchmarkOptions, offered: set[str]
 ) -> list[JobSpec]:
     """The jobs of one iteration, for the tools the API offers; fails naming any it lacks."""
-    params = _params(options, mcp=scenario.uses_mcp_when_offered and offers_demo(offered))
+    params = _params(options, mcp=offers_demo(offered))
     specs = scenario.batch(jobs, params)
     missing = sorted({spec.tool for spec in specs} - offered)
     if missing:

@@ -1,8 +1,9 @@
 """Benchmark scenarios: which jobs one iteration submits.
 
 Built from the bridge's built-in tools and, where a scenario says so, the demo MCP server's tools
-(`demo.*`, offered by the packaged servers file): `smoke` runs its mix both ways when the API
-offers them, so a fresh install's smoke benchmark makes real MCP calls.
+(`demo.*`, offered by the packaged servers file). Every scenario is told whether the API offers
+them (`ScenarioParams.mcp`); `smoke` then runs its mix both ways, so a fresh install's smoke
+benchmark makes real MCP calls.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ class Scenario:
     default_jobs: int
     make: Callable[[int, ScenarioParams], JobSpec]
     expects_success: bool = True
-    uses_mcp_when_offered: bool = False
 
     def batch(self, jobs: int, params: ScenarioParams) -> list[JobSpec]:
         """The jobs of one iteration, in submission order."""
@@ -92,7 +92,6 @@ SCENARIOS: dict[str, Scenario] = {
             f"them over MCP ({MCP_SERVER}.*) when the API offers the demo server",
             12,
             _smoke,
-            uses_mcp_when_offered=True,
         ),
         Scenario(
             "sleep",
