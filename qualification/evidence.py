@@ -9,16 +9,35 @@ import platform
 import secrets
 import shutil
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from qualification.contract import (
+    OPS,
+    CheckRecord,
+    EvidenceFileRef,
+    Expectation,
+    Op,
+    Outcome,
+    PassRecord,
+    RunRecord,
+)
+
+
+def stamp(seconds: float) -> str:
+    """A `time.time()` value as ISO 8601 UTC with milliseconds."""
+    return (
+        datetime.fromtimestamp(seconds, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
 
 def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return stamp(time.time())
 
 
 def new_run_id() -> str:
@@ -42,28 +61,48 @@ def write_json(path: Path, data: Any) -> None:
 
 
 class CheckRecorder:
-    """What one check measured and the files that back it; written once the check has run."""
+    """What one check measured, the expectations it asserted and the files that back it; written
+    once the check has run (`write`), as a `CheckRecord` of the evidence contract."""
 
     def __init__(
-        self, run_dir: Path, check_id: str, section: str, title: str, nodeid: str, command: str
+        self,
+        run_dir: Path,
+        check_id: str,
+        section: str,
+        title: str,
+        nodeid: str,
+        command: str,
+        started: float | None = None,
     ) -> None:
         self.run_dir, self.check_id, self.section, self.title = run_dir, check_id, section, title
         self.nodeid, self.command = nodeid, command
         self.measured: dict[str, Any] = {}
-        self.thresholds: dict[str, Any] = {}
+        self.expectations: list[Expectation] = []
         self.files: list[Path] = []
-        self.started = time.monotonic()
-        self.started_at = utc_now()
+        #: wall clock (time.time) when the check's setup began, module-scoped fixtures included
+        self.started = started if started is not None else time.time()
 
     @property
     def files_dir(self) -> Path:
         return self.run_dir / "files" / self.check_id
 
     def measure(self, **values: Any) -> None:
+        """Context figures (not asserted): shown in the report beside the expectations."""
         self.measured.update(values)
 
     def threshold(self, **values: Any) -> None:
-        self.thresholds.update(values)
+        """Transitional: free-text targets, kept as context until every check uses `expect`."""
+        self.measured.setdefault("targets", {}).update(values)
+
+    def expect(self, name: str, measured: Any, op: Op, limit: Any, note: str | None = None) -> None:
+        """Record `measured op limit` and assert it: the one way a check states a target."""
+        met = bool(OPS[op](measured, limit))
+        expectation = Expectation(
+            name=name, measured=measured, op=op, limit=limit, met=met, note=note
+        )
+        self.expectations.append(expectation)
+        if not met:
+            raise AssertionError(expectation.describe())
 
     def attach(self, source: Path, name: str | None = None) -> Path:
         """Copy a file into the evidence directory."""
@@ -83,27 +122,29 @@ class CheckRecorder:
     def attach_json(self, name: str, data: Any) -> Path:
         return self.attach_text(name, json.dumps(data, indent=2, sort_keys=True, default=str))
 
-    def write(self, outcome: str, reason: str | None) -> Path:
-        record = {
-            "id": self.check_id,
-            "section": self.section,
-            "title": self.title,
-            "outcome": outcome,
-            "reason": reason,
-            "measured": self.measured,
-            "thresholds": self.thresholds,
-            "evidence": [
-                {"path": str(path.relative_to(self.run_dir)), "sha256": sha256_file(path)}
+    def write(self, outcome: Outcome, reason: str | None) -> Path:
+        finished = time.time()
+        record = CheckRecord(
+            id=self.check_id,
+            section=self.section,
+            title=self.title,
+            outcome=outcome,
+            reason=reason,
+            measured=self.measured,
+            expectations=self.expectations,
+            evidence=[
+                EvidenceFileRef(path=str(path.relative_to(self.run_dir)), sha256=sha256_file(path))
                 for path in dict.fromkeys(self.files)
                 if path.exists()
             ],
-            "durationSeconds": round(time.monotonic() - self.started, 3),
-            "command": self.command,
-            "nodeid": self.nodeid,
-            "startedAt": self.started_at,
-        }
+            durationSeconds=round(finished - self.started, 3),
+            command=self.command,
+            nodeid=self.nodeid,
+            startedAt=stamp(self.started),
+            finishedAt=stamp(finished),
+        )
         path = self.run_dir / "checks" / f"{self.check_id}.json"
-        write_json(path, record)
+        write_json(path, record.model_dump(mode="json", by_alias=True))
         return path
 
 
@@ -132,30 +173,25 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def write_run(run_dir: Path, **fields: Any) -> Path:
-    """Create or update run.json (a serial pass after a parallel one extends the same run)."""
+def write_run(run_dir: Path, this_pass: PassRecord, **fields: Any) -> Path:
+    """Create or extend run.json with one pass (a serial pass after a parallel one extends the
+    same run); machine facts are refreshed, the run's start is the first pass's."""
     path = run_dir / "run.json"
-    run: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    commands = run.get("commands", [])
-    command = " ".join(["pytest", *sys.argv[1:]])
-    if command not in commands:
-        commands.append(command)
-    run.update(
-        {
-            "runId": run_dir.name,
-            "startedAt": run.get("startedAt") or fields.pop("startedAt", utc_now()),
-            "finishedAt": utc_now(),
-            "command": commands[0],
-            "commands": commands,
-            "gitCommit": _git("rev-parse", "HEAD"),
-            "gitDirty": bool(_git("status", "--porcelain")),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpuCount": os.cpu_count(),
-            "cpuModel": _cpu_model(),
-            "versions": {d: _version(d) for d in ("mcp-bridge", "celery", "kombu", "redis")},
-        }
+    previous = RunRecord.model_validate_json(path.read_text()) if path.exists() else None
+    passes = [*(previous.passes if previous else []), this_pass]
+    run = RunRecord(
+        runId=run_dir.name,
+        startedAt=previous.started_at if previous else this_pass.started_at,
+        finishedAt=utc_now(),
+        passes=passes,
+        gitCommit=_git("rev-parse", "HEAD"),
+        gitDirty=bool(_git("status", "--porcelain")),
+        python=platform.python_version(),
+        platform=platform.platform(),
+        cpuCount=os.cpu_count(),
+        cpuModel=_cpu_model(),
+        versions={d: _version(d) for d in ("mcp-bridge", "celery", "kombu", "redis")},
+        **{k: v for k, v in fields.items() if v is not None},
     )
-    run.update({key: value for key, value in fields.items() if value is not None})
-    write_json(path, run)
+    write_json(path, run.dump())
     return path

@@ -6,15 +6,18 @@ a check gets a Redis, an API and workers only when it asks for a stack.
 
 from __future__ import annotations
 
+import json
 import secrets
 import shlex
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from qualification.evidence import CheckRecorder, new_run_id, write_run
+from qualification.contract import CATALOGUE, Outcome, PassRecord, Selection, base_id
+from qualification.evidence import CheckRecorder, new_run_id, utc_now, write_run
 from qualification.stack.bridge import BridgeStack
 from qualification.stack.redis import RedisServer, provision
 
@@ -22,6 +25,9 @@ RECORDER = pytest.StashKey[CheckRecorder]()
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 RUN_DIR = pytest.StashKey[Path]()
 REDIS_INFO = pytest.StashKey[dict[str, str]]()
+EXPECTED = pytest.StashKey[list[str]]()
+SESSION_START = pytest.StashKey[str]()
+SETUP_START = pytest.StashKey[float]()
 
 AREAS = {
     "config": "§1 runtime configuration",
@@ -91,14 +97,69 @@ class _XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["qualification_run_dir"] = str(self.run_dir)
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """Every xdist worker collects the same checks; keep the first manifest that arrives."""
+        expected = getattr(node, "workeroutput", {}).get("qualification_expected")
+        if expected is not None and not node.config.stash.get(EXPECTED, None):
+            node.config.stash[EXPECTED] = list(expected)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[SESSION_START] = utc_now()
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         marker = item.get_closest_marker("check")
         if marker and marker.args:
+            if base_id(marker.args[0]) not in CATALOGUE:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: check id {marker.args[0]!r} is not in the catalogue "
+                    "(qualification/contract.py CATALOGUE)"
+                )
             area = marker.args[0].split(".")[0]
             if area in AREAS:
                 item.add_marker(getattr(pytest.mark, area))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The manifest: every check id this session will execute (after -m/-k deselection)."""
+    expected = []
+    for item in session.items:
+        marker = item.get_closest_marker("check")
+        if marker and marker.args:
+            expected.append(_check_id(item, marker))
+    session.config.stash[EXPECTED] = expected
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["qualification_expected"] = expected
+
+
+def _selection(config: pytest.Config) -> Selection:
+    return Selection(
+        args=[str(arg) for arg in config.invocation_params.args],
+        markers=config.getoption("markexpr") or None,
+        keyword=config.getoption("keyword") or None,
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Start the check's clock before any fixture (module-scoped setup included) and label its
+    JUnit test case with the check id, section and evidence record."""
+    item.stash[SETUP_START] = time.time()
+    marker = item.get_closest_marker("check")
+    if marker and marker.args:
+        check_id = _check_id(item, marker)
+        record = item.config.stash[RUN_DIR] / "checks" / f"{check_id}.json"
+        item.user_properties.extend(
+            [
+                ("check_id", check_id),
+                ("section", str(marker.kwargs.get("section", ""))),
+                ("evidence", str(record)),
+            ]
+        )
 
 
 def _check_id(item: pytest.Item, marker: pytest.Mark) -> str:
@@ -123,6 +184,7 @@ def _recorder(item: pytest.Item) -> CheckRecorder | None:
         marker.kwargs.get("title", item.name),
         item.nodeid,
         shlex.join(["pytest", item.nodeid, *extra]),
+        started=item.stash.get(SETUP_START, None),
     )
     item.stash[RECORDER] = recorder
     return recorder
@@ -131,6 +193,8 @@ def _recorder(item: pytest.Item) -> CheckRecorder | None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     report: pytest.TestReport = yield
+    if report.failed and call.excinfo is not None:
+        report.sections.append(("qualification reason", one_line_reason(call.excinfo.value)))
     item.stash.setdefault(REPORTS, {})[report.when] = report
     if report.when == "teardown":
         recorder = _recorder(item)
@@ -140,7 +204,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     return report
 
 
-def _outcome(reports: dict[str, pytest.TestReport]) -> tuple[str, str | None]:
+def _outcome(reports: dict[str, pytest.TestReport]) -> tuple[Outcome, str | None]:
     """passed only when the check ran and passed; a skip is never a pass."""
     for when in ("setup", "call", "teardown"):
         report = reports.get(when)
@@ -148,28 +212,51 @@ def _outcome(reports: dict[str, pytest.TestReport]) -> tuple[str, str | None]:
             continue
         if report.skipped:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
-            return "skipped", str(reason).removeprefix("Skipped: ")
+            return Outcome.SKIPPED, str(reason).removeprefix("Skipped: ")
         if report.failed:
-            kind = "failed" if when == "call" else "error"
-            return kind, _first_line(report.longreprtext)
+            kind = Outcome.FAILED if when == "call" else Outcome.ERROR
+            reason = dict(report.sections).get("qualification reason")
+            return kind, reason or _last_line(report.longreprtext)
     if "call" not in reports:
-        return "skipped", "did not run"
-    return "passed", None
+        return Outcome.SKIPPED, "did not run"
+    return Outcome.PASSED, None
 
 
-def _first_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.startswith("E ")]
-    return (lines[0][2:].strip() if lines else text.strip().splitlines()[-1])[:500]
+def one_line_reason(error: BaseException) -> str:
+    """What was expected and what was seen, in one line: exception groups unwrapped to their
+    first leaf, pytest's assertion explanation cut to its first line."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    text = str(error).strip().splitlines()
+    message = text[0] if text else ""
+    if isinstance(error, AssertionError):
+        return message[:500] or "assertion failed"
+    return f"{type(error).__name__}: {message}"[:500]
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else "failed"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     run_dir = config.stash[RUN_DIR]
-    if hasattr(config, "workerinput") or not (run_dir / "checks").exists():
+    expected = config.stash.get(EXPECTED, [])
+    if hasattr(config, "workerinput") or not (expected or (run_dir / "checks").exists()):
         return
     info = config.stash.get(REDIS_INFO, {})
+    this_pass = PassRecord(
+        command=shlex.join(["pytest", *config.invocation_params.args]),
+        selection=_selection(config),
+        expected=expected,
+        startedAt=config.stash.get(SESSION_START, utc_now()),
+        finishedAt=utc_now(),
+        exitStatus=int(exitstatus),
+    )
     write_run(
         run_dir,
+        this_pass,
         mode=config.getoption("qualification_mode"),
         redisProvisioner=info.get("provisioner"),
         redisVersion=info.get("version"),
@@ -181,6 +268,38 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             latest.symlink_to(run_dir.name)
         except OSError:
             pass
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"qualification: evidence {config.stash[RUN_DIR]} · mode "
+        f"{config.getoption('qualification_mode')} · redis {config.getoption('redis')}"
+    ]
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Name the evidence directory and preview this pass's part of the GA gate."""
+    if hasattr(config, "workerinput"):
+        return
+    expected = config.stash.get(EXPECTED, [])
+    if not expected:
+        return
+    run_dir = config.stash[RUN_DIR]
+    counts: dict[str, list[str]] = {}
+    for check_id in expected:
+        path = run_dir / "checks" / f"{check_id}.json"
+        outcome = json.loads(path.read_text())["outcome"] if path.exists() else "no record"
+        counts.setdefault(outcome, []).append(check_id)
+    write = terminalreporter.write_line
+    terminalreporter.section("qualification evidence")
+    write(f"evidence: {run_dir}  (mode {config.getoption('qualification_mode')})")
+    write("checks: " + ", ".join(f"{len(ids)} {name}" for name, ids in sorted(counts.items())))
+    blocking = [cid for name, ids in counts.items() if name != "passed" for cid in ids]
+    if blocking:
+        shown = ", ".join(blocking[:8]) + (" …" if len(blocking) > 8 else "")
+        write(f"gate preview: NOT PASS — {len(blocking)} check(s) not passed: {shown}")
+    else:
+        write("gate preview: every check of this pass passed (the report decides the gate)")
 
 
 # -- fixtures ----------------------------------------------------------------------------------
