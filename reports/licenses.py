@@ -6,8 +6,20 @@ import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
+
+from license_expression import (
+    OR,
+    ExpressionError,
+    LicenseExpression,
+    LicenseSymbol,
+    LicenseWithExceptionSymbol,
+    Licensing,
+    ParseError,
+    get_spdx_licensing,
+)
 
 DEFAULT_POLICY = Path(__file__).with_name("license_policy.toml")
 RANK = {"allowed": 0, "review": 1, "unknown": 2, "denied": 3}
@@ -152,55 +164,52 @@ def normalise_name(name: str) -> str:
     return text
 
 
-# --- SPDX expressions: OR picks the best alternative, AND the worst part -----------------------
+# --- SPDX expressions (parsed by license-expression): OR picks the best alternative, AND the worst
 
-TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")
+INVALID = "review"  # an expression that does not parse needs a person (and a recorded exception)
 
 
-def _tokens(expression: str) -> list[str]:
-    return [t for t in TOKEN.findall(expression) if t]
+@cache
+def _licensing() -> Licensing:
+    return get_spdx_licensing()
+
+
+def parse_expression(expression: str) -> tuple[LicenseExpression | None, str | None]:
+    """(tree, None) for a well-formed SPDX expression, else (None, the parser's reason).
+
+    Well-formed is syntactic: licence keys outside the SPDX list ("BSD", "LicenseRef-x") parse and
+    are left to the policy, which calls them unknown unless it names them.
+    """
+    try:
+        tree = _licensing().parse(expression, validate=False)
+    except (ExpressionError, ParseError) as exc:
+        return None, str(exc)
+    if tree is None:
+        return None, "empty expression"
+    return tree, None
+
+
+def _symbol_verdict(key: str, policy: Policy) -> str:
+    verdict = policy.verdict(normalise_name(key))
+    return policy.verdict(key.rstrip("+")) if verdict == "unknown" else verdict
+
+
+def _tree_verdict(node: LicenseExpression, policy: Policy) -> str:
+    if isinstance(node, LicenseWithExceptionSymbol):
+        lic = node.license_symbol.key
+        whole = policy.verdict(f"{lic} WITH {node.exception_symbol.key}")
+        return whole if whole != "unknown" else _symbol_verdict(lic, policy)
+    if isinstance(node, LicenseSymbol):
+        return _symbol_verdict(node.key, policy)
+    verdicts = [_tree_verdict(arg, policy) for arg in node.args]
+    pick = min if isinstance(node, OR) else max  # AND: every part applies
+    return pick(verdicts, key=RANK.__getitem__)
 
 
 def evaluate_expression(expression: str, policy: Policy) -> str:
-    tokens = _tokens(expression)
-    pos = 0
-
-    def atom() -> str:
-        nonlocal pos
-        if pos >= len(tokens):
-            return "unknown"
-        token = tokens[pos]
-        pos += 1
-        if token == "(":
-            verdict = disjunction()
-            if pos < len(tokens) and tokens[pos] == ")":
-                pos += 1
-            return verdict
-        name = token
-        if pos + 1 < len(tokens) and tokens[pos].upper() == "WITH":
-            name = f"{token} WITH {tokens[pos + 1]}"
-            pos += 2
-            whole = policy.verdict(name)
-            return whole if whole != "unknown" else policy.verdict(token)
-        return policy.verdict(normalise_name(name.rstrip("+")))
-
-    def conjunction() -> str:
-        nonlocal pos
-        verdicts = [atom()]
-        while pos < len(tokens) and tokens[pos].upper() == "AND":
-            pos += 1
-            verdicts.append(atom())
-        return max(verdicts, key=RANK.__getitem__)
-
-    def disjunction() -> str:
-        nonlocal pos
-        verdicts = [conjunction()]
-        while pos < len(tokens) and tokens[pos].upper() == "OR":
-            pos += 1
-            verdicts.append(conjunction())
-        return min(verdicts, key=RANK.__getitem__)
-
-    return disjunction()
+    """The policy verdict for an SPDX expression; ``INVALID`` when it does not parse."""
+    tree, _problem = parse_expression(expression)
+    return INVALID if tree is None else _tree_verdict(tree, policy)
 
 
 # --- components -------------------------------------------------------------------------------
@@ -285,6 +294,11 @@ def review_component(component: dict[str, Any], policy: Policy, runtime: bool) -
     display = [
         f"({v})" if k == "expr" and " " in v and len(declared) > 1 else v for k, v in declared
     ]
+    invalid = [
+        f"invalid SPDX expression {value!r} ({problem})"
+        for kind, value in declared
+        if kind == "expr" and (problem := parse_expression(value)[1])
+    ]
     review = ComponentReview(
         name=str(component.get("name", "?")),
         version=str(component.get("version", "")),
@@ -292,6 +306,7 @@ def review_component(component: dict[str, Any], policy: Policy, runtime: bool) -
         verdict=verdict,
         runtime=runtime,
         purl=str(component.get("purl", "")),
+        note="; ".join(invalid),
     )
     exception = policy.exceptions.get(canonical_name(review.name))
     if exception and verdict != "allowed":
@@ -299,9 +314,8 @@ def review_component(component: dict[str, Any], policy: Policy, runtime: bool) -
         if pinned is None or pinned == review.license_display:
             review.exception = exception["reason"]
         else:
-            review.note = (
-                f"exception covers {pinned!r}, SBOM now declares {review.license_display!r}"
-            )
+            stale = f"exception covers {pinned!r}, SBOM now declares {review.license_display!r}"
+            review.note = "; ".join(filter(None, (review.note, stale)))
     return review
 
 

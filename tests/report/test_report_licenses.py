@@ -15,6 +15,7 @@ from reports.licenses import (
     evaluate_expression,
     load_policy,
     normalise_name,
+    parse_expression,
     review_component,
     review_sbom,
 )
@@ -73,6 +74,60 @@ def test_normalise_names(name: str, expected: str) -> None:
 )
 def test_expressions(expression: str, verdict: str, policy: Policy) -> None:
     assert evaluate_expression(expression, policy) == verdict
+
+
+@pytest.mark.parametrize(
+    ("expression", "verdict"),
+    [
+        ("MIT OR Apache-2.0", "allowed"),
+        ("(MIT AND BSD-3-Clause)", "allowed"),
+        ("Apache-2.0 WITH LLVM-exception", "allowed"),  # no rule for the pair: the licence's
+        ("mit or apache-2.0", "allowed"),  # operators and SPDX keys are case-insensitive
+        ("MIT AND GPL-2.0+", "denied"),  # AND: the worst part decides
+        ("GPL-3.0-only OR LicenseRef-Custom", "unknown"),  # OR: the best alternative decides
+    ],
+)
+def test_valid_expressions_are_decided_by_the_policy(
+    expression: str, verdict: str, policy: Policy
+) -> None:
+    assert parse_expression(expression)[1] is None
+    assert evaluate_expression(expression, policy) == verdict
+    reviewed = review_component(comp("pkg", {"expression": expression}), policy, runtime=True)
+    assert reviewed.verdict == verdict and reviewed.note == ""
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("MIT GPL-3.0-only", "Invalid symbols sequence"),  # two licences, no operator
+        ("MIT / GPL-3.0-only", "Invalid license key"),  # "/" is not an SPDX operator
+        ("MIT OR", "OR requires two or more licenses"),  # dangling operator
+    ],
+)
+def test_invalid_expressions_are_flagged_not_allowed(
+    expression: str, reason: str, policy: Policy
+) -> None:
+    tree, problem = parse_expression(expression)
+    assert tree is None and problem is not None and reason in problem
+    assert evaluate_expression(expression, policy) == "review"
+    reviewed = review_component(comp("odd-pkg", {"expression": expression}), policy, runtime=True)
+    assert reviewed.verdict == "review" and reviewed.violation
+    assert reviewed.note.startswith(f"invalid SPDX expression {expression!r}")
+    review = review_sbom({"components": [comp("odd-pkg", {"expression": expression})]}, policy)
+    assert [c.name for c in review.violations] == ["odd-pkg"]
+
+
+def test_an_exception_can_accept_a_reviewed_invalid_expression(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        '[policy]\nallowed = ["MIT"]\n'
+        '[exceptions.odd-pkg]\nreason = "upstream means MIT OR GPL"\n'
+        'license = "MIT / GPL-3.0-only"\n'
+    )
+    reviewed = review_component(
+        comp("odd-pkg", {"expression": "MIT / GPL-3.0-only"}), load_policy(path), runtime=True
+    )
+    assert reviewed.exception == "upstream means MIT OR GPL" and not reviewed.violation
 
 
 def test_several_entries_count_as_and(policy: Policy) -> None:
