@@ -193,7 +193,7 @@ def _recorder(item: pytest.Item) -> CheckRecorder | None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     report: pytest.TestReport = yield
-    if report.failed and call.excinfo is not None:
+    if report.failed and call.excinfo is not None and item.get_closest_marker("check"):
         report.sections.append(("qualification reason", one_line_reason(call.excinfo.value)))
     item.stash.setdefault(REPORTS, {})[report.when] = report
     if report.when == "teardown":

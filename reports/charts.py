@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from html import escape
 
 from reports.scaling import ScalingRow
@@ -49,12 +48,12 @@ def _text(
 
 
 def threshold_value(row: ScalingRow) -> float | None:
-    """``">= 3.5"`` → 3.5: the record's threshold on the speed-up or on its CI lower bound."""
-    spec = row.thresholds.get("speedup", row.thresholds.get("ciLow"))
-    if isinstance(spec, int | float) and not isinstance(spec, bool):
-        return float(spec)
-    match = re.search(r"[-+]?\d+(?:\.\d+)?", str(spec or ""))
-    return float(match.group()) if match else None
+    """The limit the check asserted on the speed-up or on its CI lower bound, if any."""
+    for expectation in row.expectations:
+        limit = expectation.limit
+        if expectation.name in ("speedup", "ciLow") and isinstance(limit, int | float):
+            return float(limit)
+    return None
 
 
 def _medians_panel(rows: list[ScalingRow], x0: float, y0: float, w: float, h: float) -> list[str]:

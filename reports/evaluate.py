@@ -1,10 +1,16 @@
-"""Map checklist items to check records and generator results, and decide PASS/FAIL/UNKNOWN."""
+"""Map checklist items to check records and generator results, and decide PASS/FAIL/UNKNOWN.
+
+An item's checks are catalogue ids (qualification/contract.py). Which concrete checks (one per
+parametrised case) a run had to produce comes from its manifest (run.json `passes[].expected`):
+a catalogue check no pass selected, or an expected check without a record, is UNKNOWN — a record
+that is missing can never let an item pass.
+"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
+from qualification.contract import CATALOGUE, RunRecord, base_id
 from reports.checklist_items import ChecklistItem
 from reports.models import CheckResult, GeneratorResult, Status
 
@@ -16,7 +22,7 @@ class ItemResult:
     reasons: list[str] = field(default_factory=list)
     checks: list[CheckResult] = field(default_factory=list)
     generated: list[GeneratorResult] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)  # check globs that matched no record
+    missing: list[str] = field(default_factory=list)  # expected or catalogue ids without a record
 
     @property
     def gating(self) -> bool:
@@ -24,35 +30,32 @@ class ItemResult:
         return self.item.required and self.status is not Status.PASS
 
 
-def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """``*`` and ``?`` are wildcards; everything else (brackets included) is literal."""
-    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile("".join(parts) + r"\Z")
-
-
-def match_checks(pattern: str, checks: dict[str, CheckResult]) -> list[CheckResult]:
-    regex = glob_to_regex(pattern)
-    return [checks[cid] for cid in sorted(checks) if regex.match(cid)]
-
-
 def evaluate_item(
     item: ChecklistItem,
     checks: dict[str, CheckResult],
     generated: dict[str, GeneratorResult],
+    run: RunRecord,
 ) -> ItemResult:
     statuses: list[Status] = []
     reasons: list[str] = []
     matched: list[CheckResult] = []
     missing: list[str] = []
-    for pattern in item.checks:
-        found = match_checks(pattern, checks)
-        if not found:
-            missing.append(pattern)
+    expected = run.expected
+    for catalogue_id in item.checks:
+        wanted = [cid for cid in expected if base_id(cid) == catalogue_id]
+        if not wanted:
+            missing.append(catalogue_id)
             statuses.append(Status.UNKNOWN)
-            reasons.append(f"{pattern}: no check record")
-        for check in found:
-            if check not in matched:
-                matched.append(check)
+            reasons.append(f"{catalogue_id}: not selected in this run (partial run)")
+        for cid in wanted:
+            if cid not in checks:
+                missing.append(cid)
+                statuses.append(Status.UNKNOWN)
+                reasons.append(f"{cid}: expected by the run, but no check record")
+        extra = [c for c in sorted(checks) if base_id(c) == catalogue_id and c not in wanted]
+        for cid in [*wanted, *extra]:
+            if cid in checks and checks[cid] not in matched:
+                matched.append(checks[cid])
     for check in matched:
         statuses.append(check.status)
         if check.status is not Status.PASS:
@@ -74,11 +77,18 @@ def evaluate_all(
     items: tuple[ChecklistItem, ...],
     checks: dict[str, CheckResult],
     generated: dict[str, GeneratorResult],
+    run: RunRecord,
 ) -> list[ItemResult]:
-    return [evaluate_item(item, checks, generated) for item in items]
+    return [evaluate_item(item, checks, generated, run) for item in items]
 
 
 def unmapped_checks(items: tuple[ChecklistItem, ...], checks: dict[str, CheckResult]) -> list[str]:
     """Check ids present in the evidence that no checklist item refers to."""
-    regexes = [glob_to_regex(p) for item in items for p in item.checks]
-    return sorted(cid for cid in checks if not any(r.match(cid) for r in regexes))
+    mapped = {cid for item in items for cid in item.checks}
+    return sorted(cid for cid in checks if base_id(cid) not in mapped)
+
+
+def unmapped_catalogue(items: tuple[ChecklistItem, ...]) -> list[str]:
+    """Catalogue checks no checklist item refers to (a test keeps this empty)."""
+    mapped = {cid for item in items for cid in item.checks}
+    return [cid for cid in CATALOGUE if cid not in mapped]

@@ -1,4 +1,5 @@
-"""Read an evidence directory (run.json, checks/*.json) and verify evidence files by sha256."""
+"""Read an evidence directory (run.json, checks/*.json) through the evidence contract, and
+verify every listed evidence file by sha256."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from qualification.contract import CheckRecord, EvidenceFileRef, Outcome, RunRecord
 from reports.errors import ReportInputError
 from reports.hashing import sha256_file
 from reports.models import CheckResult, EvidenceFile, Status
@@ -15,7 +19,8 @@ from reports.models import CheckResult, EvidenceFile, Status
 @dataclass
 class EvidenceDir:
     root: Path
-    run: dict[str, Any]
+    run: dict[str, Any]  # run.json as written (templates read it)
+    record: RunRecord
     checks: dict[str, CheckResult] = field(default_factory=dict)
 
 
@@ -27,11 +32,15 @@ def load_evidence_dir(root: Path) -> EvidenceDir:
         raise ReportInputError(f"not an evidence directory (no run.json): {root}")
     try:
         run = json.loads(run_path.read_text(encoding="utf-8"))
+        record = RunRecord.model_validate(run)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReportInputError(f"unreadable run.json in {root}: {exc}") from None
-    if not isinstance(run, dict):
-        raise ReportInputError(f"run.json in {root} is not a JSON object")
-    return EvidenceDir(root=root, run=run, checks=load_checks(root))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "run.json"
+        problem = f"{where}: {first['msg']}"
+        raise ReportInputError(f"run.json in {root} breaks the contract: {problem}") from None
+    return EvidenceDir(root=root, run=run, record=record, checks=load_checks(root))
 
 
 def load_checks(root: Path) -> dict[str, CheckResult]:
@@ -48,55 +57,53 @@ def load_checks(root: Path) -> dict[str, CheckResult]:
 def _load_check(root: Path, path: Path) -> CheckResult:
     rel = path.relative_to(root).as_posix()
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(record, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        record = CheckRecord.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError) as exc:
+        problem = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         return CheckResult(
             id=path.stem,
             status=Status.UNKNOWN,
             outcome="unreadable",
-            reason=f"unreadable check record: {exc}",
+            reason=f"check record breaks the contract: {problem}",
             source_file=rel,
         )
-    evidence = [_verify(root, item) for item in _as_list(record.get("evidence"))]
-    outcome = str(record.get("outcome") or "missing")
-    status, reason = _status(outcome, record.get("reason"), evidence)
-    duration = record.get("durationSeconds")
+    evidence = [_verify(root, item) for item in record.evidence]
+    status, reason = _status(record, evidence)
     return CheckResult(
-        id=str(record.get("id") or path.stem),
+        id=record.id,
         status=status,
-        outcome=outcome,
+        outcome=record.outcome.value,
         reason=reason,
-        title=str(record.get("title") or ""),
-        section=str(record.get("section") or ""),
-        measured=_as_dict(record.get("measured")),
-        thresholds=_as_dict(record.get("thresholds")),
+        title=record.title,
+        section=record.section,
+        measured=record.measured,
+        expectations=record.expectations,
         evidence=evidence,
-        command=_opt_str(record.get("command")),
-        nodeid=_opt_str(record.get("nodeid")),
-        duration_seconds=float(duration) if isinstance(duration, int | float) else None,
+        command=record.command,
+        nodeid=record.nodeid,
+        duration_seconds=record.duration_seconds,
         source_file=rel,
     )
 
 
-def _status(outcome: str, reason: Any, evidence: list[EvidenceFile]) -> tuple[Status, str | None]:
-    recorded = _opt_str(reason)
-    if outcome in ("failed", "error"):
-        return Status.FAIL, recorded or outcome
-    if outcome != "passed":
-        return Status.UNKNOWN, f"outcome {outcome}" + (f": {recorded}" if recorded else "")
+def _status(record: CheckRecord, evidence: list[EvidenceFile]) -> tuple[Status, str | None]:
+    if record.outcome in (Outcome.FAILED, Outcome.ERROR):
+        return Status.FAIL, record.reason or record.outcome.value
+    if record.outcome is not Outcome.PASSED:
+        reason = f": {record.reason}" if record.reason else ""
+        return Status.UNKNOWN, f"outcome {record.outcome.value}{reason}"
+    unmet = [e.describe() for e in record.expectations if not e.met]
+    if unmet:  # a record that says passed but carries an unmet expectation is not believed
+        return Status.FAIL, "passed with an unmet expectation: " + "; ".join(unmet)
     bad = [f"{e.path}: {e.problem}" for e in evidence if not e.ok]
     if bad:
         return Status.UNKNOWN, "evidence not verifiable: " + "; ".join(bad)
     return Status.PASS, None
 
 
-def _verify(root: Path, item: Any) -> EvidenceFile:
-    if not isinstance(item, dict) or not isinstance(item.get("path"), str):
-        return EvidenceFile(path=str(item), sha256="", ok=False, problem="malformed entry")
-    rel = item["path"]
-    recorded = str(item.get("sha256") or "").lower()
+def _verify(root: Path, item: EvidenceFileRef) -> EvidenceFile:
+    rel = item.path
+    recorded = item.sha256.lower()
     target = (root / rel).resolve()
     if not target.is_relative_to(root.resolve()):
         return EvidenceFile(rel, recorded, ok=False, problem="path outside evidence directory")
@@ -111,15 +118,3 @@ def _verify(root: Path, item: Any) -> EvidenceFile:
     if actual != recorded:
         return EvidenceFile(rel, recorded, False, "sha256 mismatch", actual_sha256=actual)
     return EvidenceFile(rel, recorded, ok=True, actual_sha256=actual)
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _opt_str(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None

@@ -53,11 +53,11 @@ def fingerprint(run: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def run_commands(run: dict[str, Any]) -> list[str]:
-    """Every command that wrote into the run (``commands``), else the single ``command``."""
-    commands = run.get("commands")
-    if isinstance(commands, list) and commands:
-        return [str(c) for c in commands]
-    return [str(run["command"])] if run.get("command") else []
+    """Every pass's command, in the order the passes ran."""
+    passes = run.get("passes")
+    if not isinstance(passes, list):
+        return []
+    return [str(p["command"]) for p in passes if isinstance(p, dict) and p.get("command")]
 
 
 def _paren(value: Any) -> str:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from qualification.contract import Expectation
+
 
 class Status(StrEnum):
     PASS = "PASS"
@@ -44,7 +46,7 @@ class CheckResult:
     title: str = ""
     section: str = ""
     measured: dict[str, Any] = field(default_factory=dict)
-    thresholds: dict[str, Any] = field(default_factory=dict)
+    expectations: list[Expectation] = field(default_factory=list)
     evidence: list[EvidenceFile] = field(default_factory=list)
     command: str | None = None
     nodeid: str | None = None

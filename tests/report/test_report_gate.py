@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from qualification.contract import CATALOGUE, RunRecord
 from reports import checklist_items as ci
 from reports.cli import main
-from reports.evaluate import glob_to_regex
+from reports.evaluate import unmapped_catalogue
 from reports.sample_evidence import (
     write_check,
     write_sample_evidence,
@@ -215,15 +216,16 @@ def test_bad_input_is_one_line_without_traceback(
     assert message in proc.stderr
 
 
-def test_every_design_check_id_is_mapped_to_an_item() -> None:
-    design = (REPO / "docs" / "design.md").read_text()
-    block = design.split("Check ids", 1)[1]
-    ids = re.findall(r"`([a-z]+\.[a-z-]+(?:\[<case>\])?)`", block)
-    assert len(ids) >= 30  # 35 when written
-    patterns = [glob_to_regex(p) for item in ci.ITEMS for p in item.checks]
-    for cid in ids:
-        concrete = cid.replace("<case>", "some-case")
-        assert any(p.match(concrete) for p in patterns), cid
+def test_every_catalogue_check_is_mapped_to_an_item() -> None:
+    assert unmapped_catalogue(ci.ITEMS) == []
+    for item in ci.ITEMS:
+        assert set(item.checks) <= set(CATALOGUE), item.id
+
+
+def test_every_check_marker_of_the_suite_is_in_the_catalogue() -> None:
+    source = "".join(p.read_text() for p in (REPO / "qualification").glob("test_*.py"))
+    ids = set(re.findall(r'mark\.check\(\s*"([a-z]+\.[a-z0-9.-]+)"', source))
+    assert ids == set(CATALOGUE)
 
 
 def test_items_cover_seed_sections_one_to_five() -> None:
@@ -234,10 +236,56 @@ def test_items_cover_seed_sections_one_to_five() -> None:
     assert len({item.id for item in ci.ITEMS}) == len(ci.ITEMS)
 
 
-def test_glob_brackets_are_literal() -> None:
-    regex = glob_to_regex("input.malformed[*]")
-    assert regex.match("input.malformed[empty-body]")
-    assert not regex.match("input.malformedX")
+def _expected(run: Path) -> list[str]:
+    return RunRecord.model_validate_json((run / "run.json").read_text()).expected
+
+
+@pytest.mark.parametrize("item", [i for i in ci.ITEMS if i.checks], ids=lambda i: i.id)
+def test_deleting_any_expected_record_of_an_item_makes_it_unknown(
+    env: dict[str, Path], item: ci.ChecklistItem
+) -> None:
+    """For every item and every check it maps: that one record gone → UNKNOWN, gate non-zero."""
+    records = [cid for cid in _expected(env["run"]) if cid.split("[")[0] in item.checks]
+    assert records, f"{item.id}: the sample evidence has no record for it"
+    for check_id in records:
+        record = env["run"] / "checks" / f"{check_id}.json"
+        kept = record.read_bytes()
+        record.unlink()
+        assert run_cli(env) == 1, check_id
+        assert statuses(env)[item.id] == "UNKNOWN", check_id
+        record.write_bytes(kept)
+
+
+def test_a_partial_run_never_passes_and_says_so(env: dict[str, Path], capsys) -> None:
+    """A run that did not select a catalogue check: its items UNKNOWN, the gate fails."""
+    run = json.loads((env["run"] / "run.json").read_text())
+    run["passes"][0]["expected"].remove("security.alg-none")
+    (env["run"] / "run.json").write_text(json.dumps(run))
+    (env["run"] / "checks" / "security.alg-none.json").unlink()
+    assert run_cli(env) == 1
+    assert statuses(env)["4.6"] == "UNKNOWN"
+    report = json.loads((env["out"] / "report.json").read_text())
+    assert report["partial"] is True and report["unselectedChecks"] == ["security.alg-none"]
+    assert "Partial run" in (env["out"] / "ga-checklist.md").read_text()
+
+
+def test_a_run_without_manifest_passes_nothing(env: dict[str, Path]) -> None:
+    run = json.loads((env["run"] / "run.json").read_text())
+    run["passes"] = []
+    (env["run"] / "run.json").write_text(json.dumps(run))
+    assert run_cli(env) == 1
+    result = statuses(env)
+    assert all(result[i.id] == "UNKNOWN" for i in ci.ITEMS if i.checks and not i.generator)
+
+
+def test_a_passed_record_with_an_unmet_expectation_is_fail(env: dict[str, Path]) -> None:
+    edit_record(
+        env["run"],
+        "monitoring.histograms",
+        expectations=[{"name": "x", "measured": 1, "op": "==", "limit": 2, "met": False}],
+    )
+    assert run_cli(env) == 1
+    assert statuses(env)["4.3"] == "FAIL"
 
 
 def test_many_parametrised_cases_are_summarised(env: dict[str, Path]) -> None:
@@ -249,3 +297,11 @@ def test_many_parametrised_cases_are_summarised(env: dict[str, Path]) -> None:
     md = (env["out"] / "ga-checklist.md").read_text()
     row = next(line for line in md.splitlines() if line.startswith("| 4.7 |"))
     assert "`input.malformed[case-3]`" in row and "12 of 13 records PASS" in row
+
+
+def test_a_record_the_run_did_not_expect_still_counts_against_the_item(
+    env: dict[str, Path],
+) -> None:
+    write_check(env["run"], "input.malformed[stray]", "4", "failed")
+    assert run_cli(env) == 1
+    assert statuses(env)["4.7"] == "FAIL"
