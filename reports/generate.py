@@ -91,7 +91,7 @@ def generate(opts: Options) -> Outcome:
     generated.append(write_changelog(root, out, version, evidence, rows, bench))
 
     gen_map = {g.key: g for g in generated}
-    items = evaluate_all(ci.ITEMS, evidence.checks, gen_map)
+    items = evaluate_all(ci.ITEMS, evidence.checks, gen_map, evidence.record)
     context = report_context(opts, version, evidence, items, rows, bench, review)
     env = make_env()
     (out / "scaling.svg").write_text(context["chart_svg"] + "\n", encoding="utf-8")
@@ -192,6 +192,7 @@ def report_context(
         "broker": broker_config(configs[-1] if configs else {}),
         "review": review,
         "unmapped": unmapped_checks(ci.ITEMS, evidence.checks),
+        "unselected": evidence.record.unselected(),
         "evidence_prefix": "evidence/",
         "Status": Status,
     }
@@ -221,4 +222,6 @@ def report_json(context: dict[str, Any]) -> dict[str, Any]:
         ],
         "scaling": {row.check_id: row.measured for row in context["rows"]},
         "unmappedChecks": context["unmapped"],
+        "partial": bool(context["unselected"]),
+        "unselectedChecks": context["unselected"],
     }
