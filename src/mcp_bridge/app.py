@@ -8,31 +8,34 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 
 from mcp_bridge import __version__
-from mcp_bridge.api import mcp_endpoint, problems
+from mcp_bridge.api import mcp_endpoint, openapi, problems
 from mcp_bridge.api.routes import router
 from mcp_bridge.api.watch import FinishWatcher
 from mcp_bridge.backends import build_backend
-from mcp_bridge.config import ConfigError, Settings, get_settings
+from mcp_bridge.config import Settings, get_settings
 from mcp_bridge.jobs.dispatcher import Dispatcher
-from mcp_bridge.jobs.registry import Registry, RegistryUnavailable
+from mcp_bridge.jobs.registry import open_checked
 from mcp_bridge.jobs.service import JobService
 from mcp_bridge.metrics import Metrics
-from mcp_bridge.tools.catalog import default_catalog
+from mcp_bridge.tools.default import default_catalog
+
+API_DESCRIPTION = (
+    "MCP tool calls as durable asynchronous jobs. Every error is RFC 9457 "
+    "`application/problem+json`; its `type` resolves to a page under `/problems/`."
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        registry = Registry(settings.job_registry_path)
-    except RegistryUnavailable as error:
-        raise ConfigError(f"configuration error: JOB_REGISTRY_PATH: {error}") from None
+    registry = open_checked(settings)
     catalog = default_catalog()
     backend = build_backend(settings, registry, catalog)
     metrics = Metrics(registry)
-    service = JobService(registry, backend, catalog, metrics)
+    service = JobService(registry, backend, catalog, metrics.job_submitted)
     dispatcher = Dispatcher(
         registry,
         service,
@@ -54,7 +57,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dispatcher.stop()
             backend.stop()
 
-    app = FastAPI(title="MCP bridge", version=__version__, lifespan=lifespan)
+    # Swagger UI (/docs) and ReDoc (/redoc) from assets in the fastapi-offline wheel: no CDN.
+    app = FastAPIOffline(
+        title="MCP bridge",
+        version=__version__,
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.registry = registry
     app.state.catalog = catalog
@@ -64,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.dispatcher = dispatcher
     problems.install(app)
     app.include_router(router)
+    openapi.install(app)
     app.state.mcp = mcp_endpoint.mount(app)
 
     @app.middleware("http")

@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
+from mcp_bridge.api import schemas
 from mcp_bridge.api.auth import principal, submitter
+from mcp_bridge.api.openapi import BEARER, METRICS_SECURITY, ok, problem_responses
 from mcp_bridge.api.problems import Problem, field_error
 from mcp_bridge.api.views import attempt_view, job_view, page_token, parse_page_token
 from mcp_bridge.jobs.models import Job, Status
@@ -19,6 +21,19 @@ from mcp_bridge.security.tokens import Principal
 from mcp_bridge.tools.catalog import ArgumentError, UnknownTool
 
 router = APIRouter()
+JOB_LINKS = {
+    "GetJob": {"operationId": "getJob", "parameters": {"job_id": "$response.body#/id"}},
+    "CancelJob": {"operationId": "cancelJob", "parameters": {"job_id": "$response.body#/id"}},
+    "ListJobAttempts": {
+        "operationId": "listJobAttempts",
+        "parameters": {"job_id": "$response.body#/id"},
+    },
+}
+LOCATION = {"Location": {"description": "the job's URL", "schema": {"type": "string"}}}
+SUBMISSION_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobSubmission"}}},
+}
 Caller = Annotated[Principal, Depends(principal)]
 Submitter = Annotated[Principal, Depends(submitter)]
 
@@ -108,7 +123,29 @@ def _owned(request: Request, who: Principal, job_id: str) -> Job:
     return job
 
 
-@router.post("/v1/jobs", status_code=202)
+@router.post(
+    "/v1/jobs",
+    status_code=202,
+    operation_id="submitJob",
+    tags=["jobs"],
+    summary="Submit a tool call as a job (operator, admin)",
+    response_model=None,
+    responses={
+        202: ok(schemas.Job, "Job created", headers=LOCATION, links=JOB_LINKS),
+        200: ok(
+            schemas.Job,
+            "Idempotent replay: the key's existing job",
+            headers=LOCATION,
+            links=JOB_LINKS,
+        ),
+        **problem_responses(400, 401, 403, 413, 415, 422, 503),
+    },
+    openapi_extra={
+        "security": BEARER,
+        "parameters": [schemas.IDEMPOTENCY_KEY_PARAMETER],
+        "requestBody": SUBMISSION_BODY,
+    },
+)
 async def submit_job(request: Request, who: Submitter) -> JSONResponse:
     key = request.headers.get("idempotency-key")
     if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH and key.isprintable()):
@@ -150,12 +187,26 @@ async def submit_job(request: Request, who: Submitter) -> JSONResponse:
     )
 
 
-@router.get("/v1/jobs/{job_id}")
+@router.get(
+    "/v1/jobs/{job_id}",
+    operation_id="getJob",
+    tags=["jobs"],
+    summary="Read a job, optionally long-polling until it ends",
+    response_model=None,
+    responses={
+        200: ok(schemas.Job, "The job", links={"CancelJob": JOB_LINKS["CancelJob"]}),
+        **problem_responses(400, 401, 403, 404, 503),
+    },
+    openapi_extra={"security": BEARER},
+)
 async def get_job(
     request: Request,
     job_id: str,
     who: Caller,
-    wait: Annotated[float, Query(ge=0, description="long-poll seconds until terminal")] = 0,
+    wait: Annotated[
+        float,
+        Query(ge=0, description="long-poll seconds until terminal (capped at MAX_WAIT_SECONDS)"),
+    ] = 0,
 ) -> dict[str, Any]:
     seconds = min(wait, request.app.state.settings.max_wait_seconds)
     job = await request.app.state.watcher.until_terminal(
@@ -164,20 +215,41 @@ async def get_job(
     return job_view(job)
 
 
-@router.get("/v1/jobs/{job_id}/attempts")
+@router.get(
+    "/v1/jobs/{job_id}/attempts",
+    operation_id="listJobAttempts",
+    tags=["jobs"],
+    summary="A job's execution attempts",
+    response_model=None,
+    responses={
+        200: ok(schemas.AttemptList, "The attempts"),
+        **problem_responses(401, 403, 404, 503),
+    },
+    openapi_extra={"security": BEARER},
+)
 async def get_attempts(request: Request, job_id: str, who: Caller) -> dict[str, Any]:
     job = await run_in_threadpool(_owned, request, who, job_id)
     attempts = await run_in_threadpool(_service(request).registry.attempts, job.id)
     return {"items": [attempt_view(a) for a in attempts]}
 
 
-@router.get("/v1/jobs")
+@router.get(
+    "/v1/jobs",
+    operation_id="listJobs",
+    tags=["jobs"],
+    summary="List the caller's jobs (an admin's: all), newest first",
+    response_model=None,
+    responses={200: ok(schemas.JobList, "A page of jobs"), **problem_responses(400, 401, 403, 503)},
+    openapi_extra={"security": BEARER},
+)
 async def list_jobs(
     request: Request,
     who: Caller,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    page_token_in: Annotated[str | None, Query(alias="pageToken")] = None,
+    page_token_in: Annotated[
+        str | None, Query(alias="pageToken", description="nextPageToken of the previous page")
+    ] = None,
 ) -> dict[str, Any]:
     try:
         after = parse_page_token(page_token_in) if page_token_in else None
@@ -195,7 +267,18 @@ async def list_jobs(
     }
 
 
-@router.post("/v1/jobs/{job_id}/cancel")
+@router.post(
+    "/v1/jobs/{job_id}/cancel",
+    operation_id="cancelJob",
+    tags=["jobs"],
+    summary="Cancel a queued or running job (operator, admin)",
+    response_model=None,
+    responses={
+        200: ok(schemas.Job, "The job, cancelled or with cancelRequested set"),
+        **problem_responses(401, 403, 404, 409, 503),
+    },
+    openapi_extra={"security": BEARER},
+)
 async def cancel_job(request: Request, job_id: str, who: Submitter) -> dict[str, Any]:
     job = await run_in_threadpool(_owned, request, who, job_id)
     try:
@@ -210,17 +293,39 @@ async def cancel_job(request: Request, job_id: str, who: Submitter) -> dict[str,
     return job_view(after or job)
 
 
-@router.get("/v1/tools")
+@router.get(
+    "/v1/tools",
+    operation_id="listTools",
+    tags=["tools"],
+    summary="The tool catalog with each tool's input schema",
+    response_model=None,
+    responses={200: ok(schemas.ToolList, "The tools"), **problem_responses(401, 403)},
+    openapi_extra={"security": BEARER},
+)
 async def list_tools(request: Request, who: Caller) -> dict[str, Any]:
     return {"items": [tool.describe() for tool in request.app.state.catalog]}
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz",
+    operation_id="getHealth",
+    tags=["operations"],
+    summary="Liveness",
+    response_model=None,
+    responses={200: ok(schemas.Health, "The process serves HTTP")},
+)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    operation_id="getReadiness",
+    tags=["operations"],
+    summary="Readiness: registry writable and broker reachable",
+    response_model=None,
+    responses={200: ok(schemas.Readiness, "Ready"), 503: ok(schemas.Readiness, "Not ready")},
+)
 async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
 
@@ -246,7 +351,21 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    operation_id="getMetrics",
+    tags=["operations"],
+    summary="Prometheus metrics (text exposition format)",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "Prometheus text format 0.0.4",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        **problem_responses(401),
+    },
+    openapi_extra={"security": METRICS_SECURITY},
+)
 async def metrics(request: Request) -> Response:
     token = request.app.state.settings.metrics_token
     if token and request.headers.get("authorization") != f"Bearer {token}":
