@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -37,7 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", help="release version (default: [project].version from pyproject.toml)"
     )
     parser.add_argument(
-        "--draft", action="store_true", help="build the report even when the gate fails, and exit 0"
+        "--draft",
+        action="store_true",
+        help="build the report even when the gate fails, and exit 0; never writes tracked files",
+    )
+    parser.add_argument(
+        "--write-repo",
+        action="store_true",
+        help="on a GA PASS, update CHANGELOG.md and docs/compliance/license-review.md even with "
+        "--draft or --out (a plain run does so on a PASS; a run that did not pass never does)",
     )
     parser.add_argument(
         "--repo-root",
@@ -58,9 +67,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def step_summary(outcome: Outcome) -> None:
+    """Append the report's Markdown to ``$GITHUB_STEP_SUMMARY`` (GitHub Actions) when it is set."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    markdown = (outcome.out / "ga-checklist.md").read_text(encoding="utf-8")
+    try:
+        with open(target, "a", encoding="utf-8") as summary:
+            summary.write(markdown.rstrip("\n") + "\n\n")
+    except OSError as exc:
+        print(
+            f"python -m reports: warning: GITHUB_STEP_SUMMARY {target}: {exc.strerror}",
+            file=sys.stderr,
+        )
+
+
+def repo_line(outcome: Outcome) -> str:
+    if outcome.repo_written:
+        return "updated: " + ", ".join(str(p) for p in outcome.repo_written)
+    return (
+        f"CHANGELOG.md and the licence review not written to the repository: {outcome.repo_skipped}"
+    )
+
+
 def summarise(outcome: Outcome, draft: bool) -> int:
     required = sum(1 for r in outcome.items if r.item.required)
     report = outcome.out / "ga-checklist.html"
+    print(repo_line(outcome))
     if not outcome.blocking:
         print(f"GA gate: PASS ({required}/{required} required items) — {report}")
         print(f"bundle: {outcome.tarball}")
@@ -90,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         repo_root=args.repo_root,
         sbom=args.sbom,
         license_policy=args.license_policy,
+        write_repo=args.write_repo,
     )
     try:
         outcome = generate(options)
@@ -102,4 +137,5 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
+    step_summary(outcome)
     return summarise(outcome, args.draft)

@@ -1,11 +1,15 @@
-"""Orchestration: evidence directory in, GA report bundle (+ CHANGELOG, licence review) out."""
+"""Orchestration: evidence directory in, GA report bundle out.
+
+The changelog entry and the licence review always go into the bundle; ``CHANGELOG.md`` and
+``docs/compliance/license-review.md`` are written only on a GA PASS (see ``reports.publish``).
+"""
 
 from __future__ import annotations
 
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,17 +17,18 @@ from typing import Any
 from reports import checklist_items as ci
 from reports.benchmarks import BenchmarkSet, broker_config, load_benchmarks
 from reports.bundle import copy_into, pack, prepare_out_dir, write_manifest
-from reports.changelog import extract_section, update_changelog
+from reports.changelog import heading, read_changelog, release_section
 from reports.charts import scaling_svg
 from reports.errors import ReportInputError
 from reports.evaluate import ItemResult, evaluate_all, unmapped_checks
 from reports.evidence import EvidenceDir, load_evidence_dir
 from reports.fingerprint import epoch, fingerprint, release_date, run_commands
 from reports.hashing import sha256_file
-from reports.license_review import LICENSE_REVIEW_PATH, SBOM_NAME, regenerate
+from reports.license_review import REVIEW_NAME, SBOM_NAME, regenerate
 from reports.licenses import DEFAULT_POLICY, LicenseReview, PolicyError, load_policy
 from reports.models import GeneratorResult, Status
 from reports.project import read_version
+from reports.publish import repo_write_refusal, write_repository
 from reports.render import make_env, render
 from reports.scaling import COLUMNS, ScalingRow, headline, mcp_hop, scaling_rows
 from reports.steps import (
@@ -36,6 +41,7 @@ from reports.steps import (
 
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+_-]*$")
 SEED_PATH = Path("docs/celery-ga-checklist.md")
+RELEASE_NOTES = "release-notes.md"
 
 
 @dataclass
@@ -47,6 +53,7 @@ class Options:
     repo_root: Path = Path(".")
     sbom: Path | None = None
     license_policy: Path = DEFAULT_POLICY
+    write_repo: bool = False  # also with --draft / --out (still only on a GA PASS)
 
 
 @dataclass
@@ -55,6 +62,8 @@ class Outcome:
     out: Path
     tarball: Path
     items: list[ItemResult]
+    repo_written: list[Path] = field(default_factory=list)
+    repo_skipped: str | None = None  # why CHANGELOG.md / the licence review were not written
 
     @property
     def blocking(self) -> list[ItemResult]:
@@ -79,19 +88,27 @@ def generate(opts: Options) -> Outcome:
     bench = load_benchmarks(evidence.root)
     generated: list[GeneratorResult] = copy_benchmarks(bench, out)
     generated.append(check_benchmark_config(bench))
-    review, sbom_error = regenerate(supplied_sbom, root, out / SBOM_NAME, version, policy)
-    if review is not None:
-        copy_into(root / LICENSE_REVIEW_PATH, out, "license-review.md")
-    lic_files = [
-        (p, sha256_file(out / p)) for p in (SBOM_NAME, "license-review.md") if (out / p).is_file()
-    ]
+    review, sbom_error = regenerate(
+        supplied_sbom, root, out / SBOM_NAME, out / REVIEW_NAME, version, policy
+    )
+    lic_files = [(p, sha256_file(out / p)) for p in (SBOM_NAME, REVIEW_NAME) if (out / p).is_file()]
     generated.append(license_result(review, sbom_error, lic_files))
     generated.append(copy_ga_note(root / SEED_PATH, out))
     rows = scaling_rows(evidence.checks)
-    generated.append(write_changelog(root, out, version, evidence, rows, bench))
+    entry = changelog_context(version, evidence, rows, bench)
+    changelog = changelog_result(bool(entry["rows"]), bool(entry["broker"]))
+    generated.append(changelog)
 
     gen_map = {g.key: g for g in generated}
     items = evaluate_all(ci.ITEMS, evidence.checks, gen_map, evidence.record)
+    blocking = sum(1 for r in items if r.gating)
+    qualified = not blocking and not evidence.record.unselected()  # a partial run never qualifies
+    section = write_release_notes(root, out, entry, blocking, qualified)
+    changelog.files.append((RELEASE_NOTES, sha256_file(out / RELEASE_NOTES)))
+    refusal = repo_write_refusal(
+        gate_passed=qualified, draft=opts.draft, out=opts.out, write_repo=opts.write_repo
+    )
+    written = [] if refusal else write_repository(root, out, version, section)
     context = report_context(opts, version, evidence, items, rows, bench, review)
     env = make_env()
     (out / "scaling.svg").write_text(context["chart_svg"] + "\n", encoding="utf-8")
@@ -100,7 +117,7 @@ def generate(opts: Options) -> Outcome:
     (out / "report.json").write_text(json.dumps(report_json(context), indent=2) + "\n", "utf-8")
     write_manifest(out)
     tarball = pack(out, mtime=epoch(evidence.run.get("finishedAt")) or 0)
-    return Outcome(version=version, out=out, tarball=tarball, items=items)
+    return Outcome(version, out, tarball, items, repo_written=written, repo_skipped=refusal)
 
 
 def copy_evidence(evidence: EvidenceDir, out: Path) -> None:
@@ -123,36 +140,41 @@ def read_supplied_sbom(path: Path | None) -> tuple[str, bytes] | None:
         raise ReportInputError(f"--sbom {path}: {exc.strerror}") from None
 
 
-def write_changelog(
-    root: Path,
-    out: Path,
-    version: str,
-    evidence: EvidenceDir,
-    rows: list[ScalingRow],
-    bench: BenchmarkSet,
-) -> GeneratorResult:
+def changelog_context(
+    version: str, evidence: EvidenceDir, rows: list[ScalingRow], bench: BenchmarkSet
+) -> dict[str, Any]:
     configs = [a.config for a in bench.pair if a.config]
     config = configs[-1] if configs else {}
-    differs = len(configs) == 2 and configs[0] != configs[1]
-    figures = [r for r in rows if r.number("speedup") is not None]
-    context = {
+    return {
         "version": version,
         "date": release_date(evidence.run),
         "run": evidence.run,
-        "rows": figures,
+        "rows": [r for r in rows if r.number("speedup") is not None],
         "headline": headline(rows),
         "mcp_hop": mcp_hop(rows),
         "broker": broker_config(config),
-        "differs": differs,
+        "differs": len(configs) == 2 and configs[0] != configs[1],
         "pair": [a.path.name for a in bench.pair],
         "bundle": f"reports/{version}.tar.gz",
     }
-    section = render(make_env(), "changelog-entry.md.j2", context)
-    changelog = root / "CHANGELOG.md"
-    update_changelog(changelog, version, section)
-    notes = out / "release-notes.md"
-    notes.write_text(extract_section(changelog.read_text("utf-8"), version) or section, "utf-8")
-    return changelog_result(notes, bool(figures), bool(config))
+
+
+def write_release_notes(
+    root: Path, out: Path, entry: dict[str, Any], blocking: int, qualified: bool
+) -> str:
+    """``release-notes.md``: the version's CHANGELOG section as it reads with the new entry.
+
+    Hand-written notes under the version heading come from the repository's CHANGELOG.md (read
+    only). "Qualified by run" is written only when the gate passed (*qualified*).
+    """
+    context = {**entry, "gate_passed": qualified, "blocking": blocking}
+    block = render(make_env(), "changelog-entry.md.j2", context)
+    version = entry["version"]
+    section = release_section(
+        read_changelog(root / "CHANGELOG.md"), version, heading(version, entry["date"]), block
+    )
+    (out / RELEASE_NOTES).write_text(section, encoding="utf-8")
+    return section
 
 
 def report_context(

@@ -1,7 +1,9 @@
-"""SBOM → ``docs/compliance/license-review.md`` (also runnable alone).
+"""SBOM → licence review (``license-review.md`` in the bundle; also runnable alone).
 
-``python -m reports.license_review [--repo-root .] [--sbom FILE] [--version X]`` regenerates the
-review without an evidence directory; exit 1 on policy violations, 2 on bad input.
+``python -m reports.license_review [--repo-root .] [--sbom FILE] [--version X]`` regenerates
+``docs/compliance/license-review.md`` without an evidence directory (that is what it is asked for);
+exit 1 on policy violations, 2 on bad input. ``python -m reports`` writes the review into its bundle
+and copies it into the repository only on a GA PASS.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from reports.render import make_env, render
 from reports.sbom import SbomError, generate_sbom, load_sbom
 
 SBOM_NAME = "sbom.cdx.json"
+REVIEW_NAME = "license-review.md"
 LICENSE_REVIEW_PATH = Path("docs/compliance/license-review.md")
 SBOM_DISPLAY = (
     "cyclonedx-py environment --sv 1.6 --of JSON --output-reproducible --mc-type application "
@@ -35,13 +38,14 @@ def regenerate(
     supplied: tuple[str, bytes] | None,
     root: Path,
     sbom_target: Path,
+    doc: Path,
     version: str,
     policy: Policy,
 ) -> tuple[LicenseReview | None, str | None]:
-    """Write the SBOM to *sbom_target* (generated, or the *supplied* bytes) and the review doc.
+    """Write the SBOM to *sbom_target* (generated, or the *supplied* bytes) and the review to *doc*.
 
-    Returns (review, None), or (None, reason) when no SBOM could be produced; the existing review
-    document is then left untouched.
+    Returns (review, None), or (None, reason) when no SBOM could be produced; *doc* is then left
+    untouched.
     """
     try:
         if supplied is not None:
@@ -63,7 +67,6 @@ def regenerate(
         "root": (sbom.get("metadata") or {}).get("component") or {},
         "bundle_sbom": f"reports/{version}/{SBOM_NAME}",
     }
-    doc = root / LICENSE_REVIEW_PATH
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(render(make_env(), "license-review.md.j2", context), encoding="utf-8")
     return review, None
@@ -95,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / SBOM_NAME
-        review, error = regenerate(supplied, root, target, version, policy)
+        review, error = regenerate(
+            supplied, root, target, root / LICENSE_REVIEW_PATH, version, policy
+        )
         if review is not None and args.sbom_out:
             args.sbom_out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(target, args.sbom_out)

@@ -196,8 +196,9 @@ def test_policy_violation_fails_item_5_2(tmp_path: Path, capsys) -> None:
     assert code == 1
     err = capsys.readouterr().err
     assert "5.2 FAIL" in err and "copyleft-lib" in err and "no-metadata" in err
-    review = (root / "docs" / "compliance" / "license-review.md").read_text()
+    review = (root / "reports" / "0.1.0" / "license-review.md").read_text()
     assert "**FAIL — 2 component(s) violate the licence policy:**" in review
     assert "`copyleft-lib` 1.0: AGPL-3.0-only — denied" in review
-    bundled = root / "reports" / "0.1.0" / "license-review.md"
-    assert bundled.read_text() == review
+    # The gate failed: the review is in the bundle only, the repository is not touched.
+    assert not (root / "docs" / "compliance" / "license-review.md").exists()
+    assert not (root / "CHANGELOG.md").exists()
