@@ -20,6 +20,8 @@ import httpx
 import jwt
 from celery import Celery
 
+from qualification.stack.deadlines import PROBE_SECONDS, Deadlines
+from qualification.stack.latch import Latch
 from qualification.stack.launch import shell_env
 from qualification.stack.managed import ManagedProcess
 from qualification.stack.process import free_port, wait_until
@@ -62,7 +64,9 @@ class ApiProcess(ManagedProcess):
         super().__init__("api", argv, env, log_dir, self._ready, cwd=cwd)
 
     def _ready(self) -> bool:
-        return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+        # /readyz pings the broker (PUBLISH_TIMEOUT_SECONDS at most)
+        timeout = Deadlines(self.env).setting("PUBLISH_TIMEOUT_SECONDS") + PROBE_SECONDS
+        return httpx.get(f"{self.url}/readyz", timeout=timeout).status_code == 200
 
 
 class WorkerPinger:
@@ -70,10 +74,18 @@ class WorkerPinger:
 
     def __init__(self, broker_url: str) -> None:
         self._app = Celery("qualification-ping", broker=broker_url)
+        self._unanswered: dict[str, int] = {}
 
-    def answers(self, node: str, timeout: float = 0.5) -> bool:
+    def answers(self, node: str) -> bool:
+        """One ping; it returns as soon as `node` replies. A ping sent before the worker listens
+        is lost, so the first wait is short; each unanswered one doubles it, up to
+        `PROBE_SECONDS`: a slow (busy) worker's reply is never cut off for good."""
+        misses = self._unanswered.get(node, 0)
+        timeout = min(PROBE_SECONDS, 0.5 * 2**misses)
         replies = self._app.control.ping(destination=[node], timeout=timeout)
-        return any(node in reply for reply in replies)
+        answered = any(node in reply for reply in replies)
+        self._unanswered[node] = 0 if answered else misses + 1
+        return answered
 
     def close(self) -> None:
         self._app.close()
@@ -134,6 +146,8 @@ class BridgeStack:
             "JOB_REGISTRY_PATH": str(self.registry_path),
             "AUTH_DEV_SECRET": self.secret,
             "PYTHONUNBUFFERED": "1",
+            # the processes' temporary files (and the `latch` tool's files) stay in the workdir
+            "TMPDIR": str(workdir / "tmp"),
         }
         if redis is not None:
             self.env["CELERY_BROKER_URL"] = redis.url_for(0)
@@ -144,10 +158,12 @@ class BridgeStack:
             else:
                 self.env[name] = value
         self.secret = self.env.get("AUTH_SECRET") or self.env["AUTH_DEV_SECRET"]
+        Path(self.env["TMPDIR"]).mkdir(parents=True, exist_ok=True)
+        self.deadlines = Deadlines(self.env)
         self.api = ApiProcess(self.env, self.log_dir, workdir)
         self.workers: list[WorkerProcess] = []
         self._pinger = WorkerPinger(self.env["CELERY_BROKER_URL"]) if redis else None
-        self.http = httpx.Client(base_url=self.api.url, timeout=30)
+        self.http = httpx.Client(base_url=self.api.url, timeout=self.deadlines.client())
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -218,15 +234,27 @@ class BridgeStack:
         assert response.status_code == 202, response.text
         return response.json()["id"]
 
+    def latch(self) -> Latch:
+        """A new latch for the built-in `latch` tool of this stack's processes."""
+        return Latch(Path(self.env["TMPDIR"]))
+
     def job(self, job_id: str, token: str | None = None, wait: float = 0) -> dict[str, Any]:
         response = self.http.get(
-            f"/v1/jobs/{job_id}", params={"wait": wait}, headers=self.headers(token)
+            f"/v1/jobs/{job_id}",
+            params={"wait": wait},
+            headers=self.headers(token),
+            timeout=self.deadlines.client(self.deadlines.long_poll(wait)),
         )
         response.raise_for_status()
         return response.json()
 
-    def wait_terminal(self, job_ids: Iterable[str], timeout: float = 60) -> dict[str, dict]:
-        """Long-poll each job until terminal; returns id → job."""
+    def wait_terminal(
+        self, job_ids: Iterable[str], timeout: float | None = None
+    ) -> dict[str, dict]:
+        """Long-poll each job until terminal; returns id → job. The default deadline: as many
+        short jobs, published to live workers (`deadlines.jobs`)."""
+        job_ids = list(job_ids)
+        timeout = self.deadlines.jobs(len(job_ids)) if timeout is None else timeout
         deadline = time.monotonic() + timeout
         done: dict[str, dict] = {}
         for job_id in job_ids:
@@ -237,10 +265,12 @@ class BridgeStack:
                     done[job_id] = job
                     break
                 if remaining <= 0:
-                    raise TimeoutError(f"job {job_id} still {job['status']} after {timeout}s")
+                    raise TimeoutError(f"job {job_id} still {job['status']} after {timeout:g}s")
         return done
 
-    def wait_status(self, job_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
+    def wait_status(self, job_id: str, status: str, timeout: float | None = None) -> dict[str, Any]:
+        """Poll until the job has `status` (default deadline: one job published to a worker)."""
+        timeout = self.deadlines.jobs() if timeout is None else timeout
         return wait_until(
             lambda: (job := self.job(job_id))["status"] == status and job,
             timeout,

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from qualification.stack.deadlines import PROBE_SECONDS, STARTUP_SECONDS
 from qualification.stack.managed import ManagedProcess
 from qualification.stack.process import free_port, wait_until
 
@@ -94,7 +95,7 @@ Starter = Callable[[str, dict[str, str], Path], Launch]
 
 def healthz(url: str) -> Callable[[Launch], bool]:
     """A `serving` probe: `GET <url>/healthz` answers 200."""
-    return lambda _: httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    return lambda _: httpx.get(f"{url}/healthz", timeout=PROBE_SECONDS).status_code == 200
 
 
 def api(name: str, env: dict[str, str], workdir: Path) -> Launch:
@@ -113,7 +114,7 @@ def worker(name: str, env: dict[str, str], workdir: Path) -> Launch:
     return Launch(name, argv, env, workdir, lambda launch: f"{node} ready." in launch.output())
 
 
-def settle(launches: Iterable[Launch], timeout: float = 30) -> None:
+def settle(launches: Iterable[Launch], timeout: float = STARTUP_SECONDS) -> None:
     """Wait until every launch has exited or serves."""
     pending = list(launches)
     wait_until(

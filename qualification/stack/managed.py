@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from qualification.stack.deadlines import SLACK_SECONDS, STARTUP_SECONDS, Deadlines
 from qualification.stack.process import wait_until
 
 
@@ -23,7 +24,7 @@ class ManagedProcess:
         log_dir: Path,
         ready: Callable[[], bool],
         cwd: Path | None = None,
-        ready_timeout: float = 30.0,
+        ready_timeout: float = STARTUP_SECONDS,
     ) -> None:
         self.name, self.argv, self.env, self.cwd = name, list(argv), env, cwd
         self.log_path = log_dir / f"{name}.log"
@@ -82,8 +83,10 @@ class ManagedProcess:
         if self.running and self.proc is not None:
             os.kill(self.proc.pid, sig)
 
-    def stop(self, timeout: float = 30.0) -> int | None:
-        """SIGTERM and wait for a clean exit (SIGKILL if it overstays)."""
+    def stop(self, timeout: float | None = None) -> int | None:
+        """SIGTERM and wait for a clean exit (SIGKILL if it overstays `timeout`, by default the
+        shutdown of a process with no work in flight)."""
+        timeout = Deadlines.shutdown() if timeout is None else timeout
         if self.proc is None:
             return None
         self.signal(signal.SIGTERM)
@@ -92,6 +95,14 @@ class ManagedProcess:
         except subprocess.TimeoutExpired:
             return self.kill()
 
+    def wait_exit(self, timeout: float) -> int:
+        """Wait for the process to exit on its own; its exit code."""
+        assert self.proc is not None, f"{self.name} was never started"
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"{self.name} still running after {timeout:g}s") from None
+
     def kill(self) -> int | None:
         """SIGKILL the whole process group (a prefork pool's children too)."""
         if self.proc is None:
@@ -99,7 +110,7 @@ class ManagedProcess:
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-        return self.proc.wait(10)
+        return self.proc.wait(SLACK_SECONDS)
 
     def restart(self, timeout: float | None = None) -> ManagedProcess:
         self.stop()
