@@ -140,7 +140,11 @@ def test_chart_draws_per_round_points_and_threshold() -> None:
     assert "threshold 3.5×" in svg
     assert row.unit == "s"
     ci_bound = ScalingRow(
-        "scaling.raw-celery", "Raw", Status.PASS, {"speedup": 3.9}, {"ciLow": ">= 3.5"}
+        "scaling.raw-celery",
+        "Raw",
+        Status.PASS,
+        {"speedup": 3.9},
+        [Expectation(name="ciLow", measured=3.6, op=">=", limit=3.5, met=True)],
     )
     assert "threshold 3.5×" in scaling_svg([ci_bound])
 
@@ -161,3 +165,40 @@ def test_bar_heights_follow_the_medians() -> None:
     ]
     bars = [h for h in heights if h not in (300.0, 10.0)]  # background and legend swatches
     assert len(bars) == 2 and abs(bars[0] / bars[1] - 4.0) < 0.05
+
+
+def test_markdown_report_is_appended_to_the_github_step_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_sample_evidence(tmp_path / "run")
+    root = write_sample_repo(tmp_path / "repo")
+    sbom = write_sample_sbom(tmp_path / "sbom.json")
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("## an earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    args = ["--evidence-dir", str(tmp_path / "run"), "--repo-root", str(root), "--sbom", str(sbom)]
+    assert main([*args, "--draft"]) == 0
+    report = (root / "reports" / "0.1.0" / "ga-checklist.md").read_text()
+    first = "## an earlier step\n" + report.rstrip("\n") + "\n\n"
+    assert summary.read_text() == first
+    assert main([*args, "--draft"]) == 0  # appended, never overwritten
+    again = (root / "reports" / "0.1.0" / "ga-checklist.md").read_text()
+    assert summary.read_text() == first + again.rstrip("\n") + "\n\n"
+
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY")
+    before = summary.read_text()
+    assert main([*args, "--draft"]) == 0
+    assert summary.read_text() == before
+
+
+def test_unwritable_step_summary_is_one_warning_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_sample_evidence(tmp_path / "run")
+    root = write_sample_repo(tmp_path / "repo")
+    sbom = write_sample_sbom(tmp_path / "sbom.json")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "no-such-dir" / "summary.md"))
+    args = ["--evidence-dir", str(tmp_path / "run"), "--repo-root", str(root), "--sbom", str(sbom)]
+    assert main(args) == 0  # the verdict stands; the summary is a courtesy
+    err = capsys.readouterr().err
+    assert "warning: GITHUB_STEP_SUMMARY" in err and "Traceback" not in err
