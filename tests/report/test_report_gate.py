@@ -169,7 +169,8 @@ def test_version_flag_and_out_dir(env: dict[str, Path], tmp_path: Path) -> None:
     assert run_cli(env, "--version", "9.9.9rc1", "--out", str(out)) == 0
     assert (out / "ga-checklist.html").is_file()
     assert out.with_name("9.9.9rc1.tar.gz").is_file()
-    assert "## [9.9.9rc1]" in (env["root"] / "CHANGELOG.md").read_text()
+    assert "## [9.9.9rc1]" in (out / "release-notes.md").read_text()
+    assert not (env["root"] / "CHANGELOG.md").exists()  # --out never writes the repository
 
 
 @pytest.mark.parametrize(
