@@ -85,3 +85,76 @@ def speedup_ci(
         float(interval.high),
         confidence,
     )
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A statistic with its bootstrap confidence interval."""
+
+    value: float
+    low: float
+    high: float
+    confidence: float
+    rounds: int
+
+    def decide(self, limit: float) -> bool | None:
+        """True when the whole interval clears `limit`, False when it lies wholly below it,
+        None while it straddles it (more rounds may decide)."""
+        if self.low >= limit:
+            return True
+        if self.high < limit:
+            return False
+        return None
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "value": round(self.value, 4),
+            "ciLow": round(self.low, 4),
+            "ciHigh": round(self.high, 4),
+            "confidence": self.confidence,
+            "rounds": self.rounds,
+        }
+
+    def text(self, unit: str = "×") -> str:
+        return f"{self.value:.2f}{unit} (95% CI {self.low:.2f}–{self.high:.2f})"
+
+
+def relative_speedup_ci(
+    a1: Sequence[float],
+    a4: Sequence[float],
+    b1: Sequence[float],
+    b4: Sequence[float],
+    confidence: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 20261202,
+) -> Interval:
+    """(median(a1)/median(a4)) / (median(b1)/median(b4)): system a's speedup relative to system
+    b's, from the same interleaved rounds. The bootstrap resamples whole rounds (paired), so a
+    round slowed by the machine slows both systems' figures together."""
+    data = [np.asarray(x, dtype=float) for x in (a1, a4, b1, b4)]
+    if len({len(x) for x in data}) != 1:
+        raise ValueError("paired series must have one value per round each")
+
+    def statistic(x1, x4, y1, y4, axis=-1):
+        med = np.median
+        return (med(x1, axis=axis) / med(x4, axis=axis)) / (
+            med(y1, axis=axis) / med(y4, axis=axis)
+        )
+
+    result = stats.bootstrap(
+        tuple(data),
+        statistic,
+        paired=True,
+        vectorized=True,
+        confidence_level=confidence,
+        n_resamples=resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return Interval(
+        float(statistic(*data)),
+        float(result.confidence_interval.low),
+        float(result.confidence_interval.high),
+        confidence,
+        len(data[0]),
+    )
