@@ -1,0 +1,215 @@
+"""§4 bad input, generated: schemathesis holds the running API to its own `/openapi.json`.
+
+Per operation (examples, coverage and fuzzing phases: valid and invalid data) and stateful (the
+document's links chain submit → get → cancel / attempts), once per kind of caller: an operator's
+token, a viewer's (403s), a token signed with another secret (401s) and no token at all. Passes
+when no response is a server error and every response conforms to the document (status code,
+content type, headers, body schema). The hand-written regressions stay in test_bad_input.py.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from qualification.stack.bridge import BridgeStack
+
+pytestmark = pytest.mark.input
+
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+)
+SERVER_ERROR = "ST101"  # schemathesis' failure code for a 5xx
+#: Long polls (`GET /v1/jobs/{id}?wait=`) are capped here so one request cannot eat the budget.
+MAX_WAIT_SECONDS = 2.0
+REQUEST_TIMEOUT = MAX_WAIT_SECONDS + 10  # the server's longest legitimate wait, plus margin
+STARTUP_AND_LAST_REQUEST = 20  # schemathesis' import and schema load, then one request in flight
+SCHEMATHESIS = "import sys; from schemathesis.cli import schemathesis; sys.exit(schemathesis())"
+
+
+@dataclass(frozen=True)
+class Caller:
+    id: str
+    roles: tuple[str, ...] | None  # None: no Authorization header
+    forged: bool = False  # signed with a secret the service does not know
+    #: schemathesis' time budget per mode: fuzzing and stateful repeat until it is spent; the
+    #: other callers run the finite examples and coverage phases (every operation, positive and
+    #: negative boundary cases), the budget only guards them.
+    seconds: dict[str, int] = field(default_factory=lambda: {"quick": 20, "release": 60})
+
+    @property
+    def stateful(self) -> bool:
+        """Only a caller allowed to create jobs gets ids for the links to follow."""
+        return self.roles == ("operator",) and not self.forged
+
+
+CALLERS = [
+    Caller("operator-token", ("operator",), seconds={"quick": 40, "release": 240}),
+    Caller("viewer-token", ("viewer",)),
+    Caller("invalid-token", ("operator",), forged=True),
+    Caller("missing-token", None),
+]
+
+
+@pytest.fixture(scope="module")
+def api(module_stack) -> BridgeStack:
+    return module_stack(workers=1, env={"MAX_WAIT_SECONDS": str(MAX_WAIT_SECONDS)})
+
+
+def _operations(url: str) -> list[str]:
+    doc = httpx.get(f"{url}/openapi.json", timeout=10).json()
+    return sorted(f"{m.upper()} {p}" for p, ops in doc["paths"].items() for m in ops)
+
+
+def _argv(api: BridgeStack, caller: Caller, budget: int, report: Path) -> list[str]:
+    argv = [
+        sys.executable,
+        "-c",
+        SCHEMATHESIS,
+        "run",
+        f"{api.api.url}/openapi.json",
+        "--checks",
+        ",".join(CHECKS),
+        "--max-time",
+        str(budget),
+        "--request-timeout",
+        str(REQUEST_TIMEOUT),
+        "--workers",
+        "1",
+        "--generation-database",
+        "none",
+        "--no-color",
+        "--report",
+        "json",
+        "--report-json-path",
+        str(report),
+    ]
+    if not caller.stateful:
+        argv += ["--phases", "examples,coverage"]
+    if caller.roles is None:
+        argv += ["--generation-with-security-parameters", "false"]
+    else:
+        secret = secrets.token_urlsafe(32) if caller.forged else None
+        token = api.token("schemathesis", caller.roles, secret=secret)
+        argv += ["--header", f"Authorization: Bearer {token}"]
+    return argv
+
+
+def _start(api: BridgeStack, caller: Caller, mode: str, workdir: Path) -> Callable[[], Run]:
+    """Start one caller's schemathesis run; the returned function waits for it."""
+    folder = workdir / caller.id
+    folder.mkdir()
+    budget = caller.seconds[mode]
+    output = (folder / "output.txt").open("w")
+    argv = _argv(api, caller, budget, folder / "report.json")
+    started = time.monotonic()
+    process = subprocess.Popen(argv, cwd=folder, stdout=output, stderr=subprocess.STDOUT)
+
+    def finish() -> Run:
+        deadline = budget + REQUEST_TIMEOUT + 60  # the budget, one request in flight, start-up
+        try:
+            process.wait(timeout=max(deadline - (time.monotonic() - started), 1))
+        finally:
+            process.kill()
+            process.wait()
+            output.close()
+        report_path = folder / "report.json"
+        report = json.loads(report_path.read_text()) if report_path.exists() else {}
+        return Run(report, (folder / "output.txt").read_text(), budget)
+
+    return finish
+
+
+def _run_all(api: BridgeStack, mode: str, workdir: Path) -> tuple[dict[str, Run], float]:
+    """The stateful caller's run, and meanwhile the others one after another (two lanes)."""
+    started = time.monotonic()
+    stateful = [c for c in CALLERS if c.stateful]
+    pending = {c.id: _start(api, c, mode, workdir) for c in stateful}
+    runs = {c.id: _start(api, c, mode, workdir)() for c in CALLERS if not c.stateful}
+    runs |= {name: finish() for name, finish in pending.items()}
+    return {c.id: runs[c.id] for c in CALLERS}, time.monotonic() - started
+
+
+@dataclass
+class Run:
+    report: dict[str, Any]
+    output: str
+    budget: int
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        return self.report.get("failures", [])
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "testCases": self.report.get("test_cases", {}).get("generated"),
+            "operationsTested": self.report.get("operations", {}).get("tested"),
+            "phases": {n: p.get("status") for n, p in self.report.get("phases", {}).items()},
+            "schemathesisSeconds": round(self.report.get("running_time", 0), 1),
+            "timeBudgetSeconds": self.budget,
+            "seed": self.report.get("seed"),
+            "errors": len(self.report.get("errors", [])),
+            "failures": [
+                f"{f['code']} {f['title']} x{f['count']}: {', '.join(f['operations'])}"
+                for f in self.failures
+            ],
+        }
+
+
+@pytest.mark.check(
+    "input.openapi-conformance",
+    section="4",
+    title="Generated requests (schemathesis: per operation and stateful; operator, viewer, "
+    "invalid and missing tokens) get no 5xx and only documented responses",
+)
+def test_api_conforms_to_its_openapi(api, qualification_mode, tmp_path, evidence):
+    documented = _operations(api.api.url)
+    runs, seconds = _run_all(api, qualification_mode, tmp_path)
+    for name, run in runs.items():
+        evidence.attach_text(f"{name}/schemathesis.txt", run.output)
+        evidence.attach_json(f"{name}/schemathesis-report.json", run.report)
+    summaries = {name: run.summary() for name, run in runs.items()}
+    evidence.measure(
+        callers=summaries,
+        testCases=sum(s["testCases"] or 0 for s in summaries.values()),
+        seconds=round(seconds, 1),
+        documentedOperations=len(documented),
+    )
+    failures = [f for run in runs.values() for f in run.failures]
+    evidence.expect("reports", sorted(n for n, r in runs.items() if r.report), "==", sorted(runs))
+    evidence.expect("errors", sum(s["errors"] for s in summaries.values()), "==", 0)
+    evidence.expect(
+        "operationsTested",
+        {n: s["operationsTested"] for n, s in summaries.items()},
+        "==",
+        {n: len(documented) for n in runs},
+    )
+    evidence.expect("leastTestCases", min(s["testCases"] or 0 for s in summaries.values()), ">", 0)
+    evidence.expect(
+        "serverErrors", sum(f["count"] for f in failures if f["code"] == SERVER_ERROR), "==", 0
+    )
+    evidence.expect(
+        "nonConformingResponses",
+        sum(f["count"] for f in failures if f["code"] != SERVER_ERROR),
+        "==",
+        0,
+    )
+    stateful = {c.id: summaries[c.id]["phases"].get("stateful") for c in CALLERS if c.stateful}
+    evidence.expect("statefulPhase", stateful, "==", {name: "success" for name in stateful})
+    longest = max(c.seconds[qualification_mode] for c in CALLERS)
+    # The budget plus start-up and one last request: quick mode stays within 60 s.
+    evidence.expect("seconds", round(seconds, 1), "<=", longest + STARTUP_AND_LAST_REQUEST)
