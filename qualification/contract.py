@@ -62,6 +62,7 @@ CATALOGUE: dict[str, str] = {
     "security.isolation": "4",
     "security.production-dev-secret": "4",
     "input.malformed": "4",
+    "input.openapi-conformance": "4",
     "mcp.stdio": "4",
     "mcp.http": "4",
     "mcp.server-crash": "4",
