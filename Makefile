@@ -12,7 +12,7 @@ RUN_ID := $(shell date -u +%Y%m%dT%H%M%SZ)
 EVIDENCE_DIR ?= var/qualification/$(RUN_ID)
 BENCH_PROFILE ?=
 QUAL := $(PY) -m pytest qualification -p no:cacheprovider --redis=$(REDIS) \
-	--qualification-mode=$(MODE)
+	--qualification-mode=$(MODE) -o junit_family=xunit1
 
 .PHONY: help install test test-unit test-e2e qualify qualify-binary qualify-container \
 	celery-worker api benchmark benchmark-celery scaling release-report release-report-draft \
@@ -37,10 +37,13 @@ test: $(VENV)/.installed  ## unit tests, then the qualification suite (Celery ea
 test-unit: $(VENV)/.installed  ## the bridge's and the tools' own tests only
 	$(PY) -m pytest tests -p no:cacheprovider -q
 
-qualify: $(VENV)/.installed  ## qualification suite: parallel pass, then the serial pass (REDIS=auto|binary|container|redis://…)
-	$(QUAL) --evidence-dir=$(EVIDENCE_DIR) -n $(XDIST) -m "not serial" -q
-	$(QUAL) --evidence-dir=$(EVIDENCE_DIR) -m serial -q
-	@echo "evidence: $(EVIDENCE_DIR)"
+qualify: $(VENV)/.installed  ## qualification suite: parallel pass and serial pass, both always run; fails if either failed (REDIS=auto|binary|container|redis://…)
+	@rc=0; \
+	$(QUAL) --evidence-dir=$(EVIDENCE_DIR) -n $(XDIST) -m "not serial" -q \
+		--junitxml=$(EVIDENCE_DIR)/junit-parallel.xml || rc=1; \
+	$(QUAL) --evidence-dir=$(EVIDENCE_DIR) -m serial -q \
+		--junitxml=$(EVIDENCE_DIR)/junit-serial.xml || rc=1; \
+	echo "evidence: $(EVIDENCE_DIR)"; exit $$rc
 
 test-e2e: qualify  ## end-to-end: the qualification suite against real Redis and workers
 
