@@ -229,10 +229,6 @@ def run_guarded(run: Callable[[], int], debug: bool = False) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    try:
-        import numpy  # noqa: F401
-    except ImportError:
-        return _fail("numpy is required: pip install -e '.[qualification]'")
     from mcp_bridge.benchmarking import profiling
     from mcp_bridge.benchmarking.artefact import artefact_path, write_artefact
     from mcp_bridge.benchmarking.progress import ProgressBar, wanted
