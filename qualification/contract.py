@@ -149,9 +149,12 @@ class CheckRecord(BaseModel):
 class Selection(BaseModel):
     """What produced a pass's list of checks: the command line, markers, `-k`, node ids."""
 
+    model_config = ConfigDict(populate_by_name=True)
+
     args: list[str] = Field(default_factory=list)
     markers: str | None = None
     keyword: str | None = None
+    check_ids: list[str] = Field(default_factory=list, alias="checkIds")
 
 
 class PassRecord(BaseModel):

@@ -63,6 +63,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="quick (CI) or release (full scaling rounds)",
     )
     group.addoption(
+        "--check-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run only these checks (catalogue ids, repeatable; e.g. --check-id faults.fencing)",
+    )
+    group.addoption(
         "--scaling-ratio",
         type=float,
         default=0.9,
@@ -116,6 +123,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _select_check_ids(config, items)
     for item in items:
         marker = item.get_closest_marker("check")
         if marker and marker.args:
@@ -127,6 +135,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             area = marker.args[0].split(".")[0]
             if area in AREAS:
                 item.add_marker(getattr(pytest.mark, area))
+
+
+def _select_check_ids(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`--check-id`: keep only the checks named (by catalogue id); an unknown id is an error."""
+    wanted = set(config.getoption("check_id"))
+    if not wanted:
+        return
+    unknown = sorted(wanted - set(CATALOGUE))
+    if unknown:
+        raise pytest.UsageError(f"--check-id: not in the catalogue: {', '.join(unknown)}")
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("check")
+        chosen = marker is not None and marker.args and base_id(marker.args[0]) in wanted
+        (keep if chosen else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -147,6 +173,7 @@ def _selection(config: pytest.Config) -> Selection:
         args=[str(arg) for arg in config.invocation_params.args],
         markers=config.getoption("markexpr") or None,
         keyword=config.getoption("keyword") or None,
+        checkIds=config.getoption("check_id"),
     )
 
 
@@ -249,7 +276,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     run_dir = config.stash[RUN_DIR]
     expected = config.stash.get(EXPECTED, [])
-    if hasattr(config, "workerinput") or not (expected or (run_dir / "checks").exists()):
+    if config.option.collectonly or hasattr(config, "workerinput"):
+        return
+    if not (expected or (run_dir / "checks").exists()):
         return
     info = config.stash.get(REDIS_INFO, {})
     this_pass = PassRecord(
@@ -295,7 +324,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """Name the evidence directory and preview this pass's part of the GA gate."""
-    if hasattr(config, "workerinput"):
+    if config.option.collectonly or hasattr(config, "workerinput"):
         return
     expected = config.stash.get(EXPECTED, [])
     if not expected:
