@@ -16,8 +16,8 @@ from mcp_bridge.api.routes import router
 from mcp_bridge.api.watch import FinishWatcher
 from mcp_bridge.backends import build_backend
 from mcp_bridge.config import Settings, get_settings
+from mcp_bridge.jobs.connect import open_checked
 from mcp_bridge.jobs.dispatcher import Dispatcher
-from mcp_bridge.jobs.registry import open_checked
 from mcp_bridge.jobs.service import JobService
 from mcp_bridge.metrics import Metrics
 from mcp_bridge.tools.default import default_catalog
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.watcher.close()
             dispatcher.stop()
             backend.stop()
+            registry.close()
 
     # Swagger UI (/docs) and ReDoc (/redoc) from assets in the fastapi-offline wheel: no CDN.
     app = FastAPIOffline(

@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from psycopg import ProgrammingError
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_MIN_BYTES = 32
 BROKER_SCHEMES = {"redis", "rediss", "memory", "amqp", "amqps", "pyamqp"}
 RESULT_SCHEMES = BROKER_SCHEMES | {"cache+memory", "rpc", "db+sqlite"}
+REGISTRY_SCHEMES = {"postgresql", "postgres"}
 
 
 class ConfigError(SystemExit):
@@ -27,6 +30,12 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     job_backend: Literal["inline", "celery"] = "inline"
     job_registry_path: Path = Path("var/jobs/registry.db")
+    job_registry_url: str | None = Field(
+        None, description="postgresql://… : the PostgreSQL registry (wins over the path)"
+    )
+    job_registry_pool_size: int = Field(
+        10, ge=1, le=1000, description="PostgreSQL connections per process, at most"
+    )
 
     celery_broker_url: str = "redis://localhost:6379/0"
     celery_result_backend: str = "redis://localhost:6379/1"
@@ -64,6 +73,25 @@ class Settings(BaseSettings):
             raise ValueError(f"unsupported scheme {scheme!r} (use one of {sorted(BROKER_SCHEMES)})")
         return value
 
+    @field_validator("job_registry_url")
+    @classmethod
+    def _registry_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in REGISTRY_SCHEMES:
+            raise ValueError(
+                f"unsupported scheme {parts.scheme!r} (use postgresql://user@host:port/database)"
+            )
+        try:
+            conninfo_to_dict(value)
+            parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+        except (ProgrammingError, ValueError) as error:
+            raise ValueError(
+                f"not a valid PostgreSQL URL: {' '.join(str(error).split())}"
+            ) from None
+        return value
+
     @field_validator("celery_result_backend")
     @classmethod
     def _result_scheme(cls, value: str) -> str:
@@ -89,6 +117,11 @@ class Settings(BaseSettings):
     def signing_secret(self) -> str:
         """The HS256 secret tokens are verified with."""
         return self.auth_secret or self.auth_dev_secret or ""
+
+    @property
+    def registry_variable(self) -> str:
+        """The variable that chose the registry, for error lines."""
+        return "JOB_REGISTRY_URL" if self.job_registry_url else "JOB_REGISTRY_PATH"
 
     @property
     def lease_renew_seconds(self) -> float:

@@ -65,6 +65,9 @@ class Metrics:
             registry=self.registry,
         )
 
+    def job_submitted(self, tool: str) -> None:
+        self.submitted.labels(tool).inc()
+
     def refresh(self) -> None:
         """Fold the registry's new finish events into the job metrics."""
         with self._lock:

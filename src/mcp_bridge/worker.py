@@ -1,7 +1,8 @@
 """The Celery worker entry point: `python -m mcp_bridge.worker [celery worker options]`.
 
 `celery -A mcp_bridge.worker worker` works too. Workers share nothing but the broker and the
-registry file, so any number may run on any number of hosts.
+registry (`JOB_REGISTRY_URL`, a PostgreSQL database, for workers on several hosts; a SQLite
+`JOB_REGISTRY_PATH` for one host), so any number may run.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import sys
 
 from mcp_bridge.backends.celery_app import make_celery
-from mcp_bridge.config import ConfigError, Settings, get_settings
-from mcp_bridge.jobs.registry import Registry, RegistryUnavailable
+from mcp_bridge.config import Settings, get_settings
+from mcp_bridge.jobs.connect import open_checked
 from mcp_bridge.tools.mcp_servers import configured_servers
 
 
@@ -18,10 +19,8 @@ def _checked_settings() -> Settings:
     """Refuse to start (one line) when the registry cannot be written: a worker that cannot
     record its claims would only take messages and drop them."""
     settings = get_settings()
-    try:
-        Registry(settings.job_registry_path).check_writable()
-    except RegistryUnavailable as error:
-        raise ConfigError(f"configuration error: JOB_REGISTRY_PATH: {error}") from None
+    # Closed before Celery forks its pool: each worker process opens its own connections.
+    open_checked(settings).close()
     return settings
 
 

@@ -1,10 +1,16 @@
-"""Fixtures for the bridge's own tests: real SQLite files, real apps, real threads.
+"""Fixtures for the bridge's own tests: real SQLite files, a real PostgreSQL, real apps, threads.
 
 Helpers are fixtures (not an importable module) so each test module stays self-contained.
+
+Every test that asks for a registry (`registry`, `registry_location`, `make_settings`,
+`make_client`, `client`) runs once per registry: SQLite, then PostgreSQL (a throwaway cluster
+from the machine's binaries, one fresh database per test; skipped, saying why, where there are
+no binaries). Modules in SQLITE_ONLY test what does not touch the registry's kind.
 """
 
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -16,10 +22,16 @@ from fastapi.testclient import TestClient
 
 from mcp_bridge.app import create_app
 from mcp_bridge.config import Settings, load_settings
+from mcp_bridge.jobs.connect import open_registry
 from mcp_bridge.jobs.models import Job, Status
 from mcp_bridge.jobs.registry import Registry
 from mcp_bridge.jobs.service import new_job as queued_job
 from mcp_bridge.security.tokens import mint
+from qualification.stack.postgres import PostgresServer, PostgresUnavailable, provision
+
+SQLITE_ONLY = {"test_auth", "test_config", "test_latch"}
+REGISTRY_KINDS = ("sqlite", "postgres")
+_databases = itertools.count(1)
 
 SECRET = "bridge-test-secret-at-least-32-bytes-long"
 T = TypeVar("T")
@@ -85,16 +97,58 @@ def auth() -> Callable[..., dict[str, str]]:
     return bearer
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "registry_kind" in metafunc.fixturenames:
+        module = metafunc.module.__name__.rsplit(".", 1)[-1]
+        kinds = ("sqlite",) if module in SQLITE_ONLY else REGISTRY_KINDS
+        metafunc.parametrize("registry_kind", kinds)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway cluster for the session (fsync off: these tests do not crash it)."""
+    try:
+        server = provision("postgres", fsync=False)
+    except PostgresUnavailable as why:
+        pytest.skip(str(why))
+    with server:
+        yield server
+
+
 @pytest.fixture
 def registry_path(tmp_path):
     return tmp_path / "registry.db"
 
 
 @pytest.fixture
-def make_settings(registry_path) -> Callable[..., Settings]:
+def registry_url(registry_kind: str, request: pytest.FixtureRequest) -> str | None:
+    """A fresh PostgreSQL database for this test, or None on SQLite."""
+    if registry_kind == "sqlite":
+        return None
+    server = request.getfixturevalue("postgres_server")
+    return server.create_database(f"bridge_test_{next(_databases)}")
+
+
+@pytest.fixture
+def open_same_registry(registry_url, registry_path) -> Iterator[Callable[[], Registry]]:
+    """Open another registry on this test's file or database (another process would)."""
+    opened: list[Registry] = []
+
+    def open_() -> Registry:
+        opened.append(open_registry(registry_url, registry_path))
+        return opened[-1]
+
+    yield open_
+    for each in opened:
+        each.close()
+
+
+@pytest.fixture
+def make_settings(registry_path, registry_url) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "job_registry_path": registry_path,
+            "job_registry_url": registry_url,
             "auth_dev_secret": SECRET,
             "job_lease_seconds": 3.0,
             "dispatch_interval_seconds": 0.05,
@@ -136,8 +190,8 @@ def client(make_client) -> TestClient:
 
 
 @pytest.fixture
-def registry(registry_path) -> Iterator[Registry]:
-    reg = Registry(registry_path)
+def registry(registry_path, registry_url) -> Iterator[Registry]:
+    reg = open_registry(registry_url, registry_path)
     yield reg
     reg.close()
 

@@ -207,7 +207,7 @@ def samples(text: str) -> dict[tuple[str, frozenset], float]:
     return found
 
 
-def test_metrics_count_every_finished_job(client, auth, registry_path, new_job):
+def test_metrics_count_every_finished_job(client, auth, open_same_registry, new_job):
     alice, n = auth("alice"), 6
     for i in range(n):
         assert settle(client, alice, submit(client, alice, "echo", message=str(i))["id"])[
@@ -230,13 +230,10 @@ def test_metrics_count_every_finished_job(client, auth, registry_path, new_job):
     assert found[("mcp_bridge_queue_depth", frozenset())] == 0
     assert any(name == "mcp_bridge_http_request_duration_seconds_count" for name, _ in found)
 
-    # A job finished by another process on the shared file reaches the next scrape.
-    other = Registry(registry_path)
-    try:
-        job = other.insert(new_job(tool="cpu", arguments={"size": 1}))
-        other.finish(other.claim(job.id, "elsewhere", 30), Status.SUCCEEDED, {"size": 1})
-    finally:
-        other.close()
+    # A job finished by another process on the shared registry reaches the next scrape.
+    other = open_same_registry()
+    job = other.insert(new_job(tool="cpu", arguments={"size": 1}))
+    other.finish(other.claim(job.id, "elsewhere", 30), Status.SUCCEEDED, {"size": 1})
     again = samples(client.get("/metrics").text)
     assert again[("mcp_bridge_job_runtime_seconds_count", frozenset({("tool", "cpu")}))] == 1
     assert again[("mcp_bridge_job_runtime_seconds_count", echo)] == n
@@ -320,6 +317,7 @@ MALFORMED = [
     ids=[f"{i}-{m[0]}-{m[3]}" for i, m in enumerate(MALFORMED)],
 )
 def test_malformed_requests_get_a_problem_not_a_5xx(client, auth, method, path, kwargs, expected):
+    kwargs = dict(kwargs)  # the table is shared by every parametrisation (one per registry)
     headers = {**auth("alice"), **kwargs.pop("headers", {})}
     response = client.request(method.upper(), path, headers=headers, **kwargs)
     assert response.status_code == expected, response.text

@@ -97,7 +97,9 @@ def celery_worker(
         _stop(process)
 
 
-def celery_env(url: str, registry_path: Path, secret: str, queue: str) -> dict[str, str]:
+def celery_env(
+    url: str, registry_path: Path, secret: str, queue: str, registry_url: str | None = None
+) -> dict[str, str]:
     return {
         **os.environ,
         "JOB_BACKEND": "celery",
@@ -107,6 +109,7 @@ def celery_env(url: str, registry_path: Path, secret: str, queue: str) -> dict[s
         "JOB_REGISTRY_PATH": str(registry_path),
         "AUTH_DEV_SECRET": secret,
         "JOB_LEASE_SECONDS": "10",
+        **({"JOB_REGISTRY_URL": registry_url} if registry_url else {}),
     }
 
 
@@ -133,7 +136,7 @@ def wait_terminal(client, headers, job_id: str, worker: subprocess.Popen, log: P
 
 @needs_redis
 def test_jobs_run_on_a_real_worker_including_one_submitted_while_the_broker_was_down(
-    tmp_path, registry_path, make_client, auth, port, poll
+    tmp_path, registry_path, registry_url, make_client, auth, port, poll
 ):
     broker_port = port()
     url = f"redis://127.0.0.1:{broker_port}"
@@ -159,7 +162,8 @@ def test_jobs_run_on_a_real_worker_including_one_submitted_while_the_broker_was_
             what="the dispatcher's publish once the broker is up",
         )
 
-        env = celery_env(url, registry_path, client.app.state.settings.signing_secret, "bridge-it")
+        secret = client.app.state.settings.signing_secret
+        env = celery_env(url, registry_path, secret, "bridge-it", registry_url)
         log = tmp_path / "worker.log"
         with celery_worker(env, log) as worker:
             accepted = client.post("/v1/jobs", json=echo, headers=alice)

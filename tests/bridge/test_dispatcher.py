@@ -9,7 +9,7 @@ from mcp_bridge.jobs.models import Status
 from mcp_bridge.jobs.registry import Registry
 from mcp_bridge.jobs.service import JobService
 from mcp_bridge.metrics import Metrics
-from mcp_bridge.tools.catalog import default_catalog
+from mcp_bridge.tools.default import default_catalog
 
 
 class FlakyBackend:
@@ -40,7 +40,7 @@ class FlakyBackend:
 
 def wire(registry: Registry, redispatch_after: float = 600.0):
     backend = FlakyBackend()
-    service = JobService(registry, backend, default_catalog(), Metrics(registry))
+    service = JobService(registry, backend, default_catalog(), Metrics(registry).job_submitted)
     dispatcher = Dispatcher(registry, service, interval=0.05, redispatch_after=redispatch_after)
     return backend, service, dispatcher
 

@@ -13,7 +13,7 @@ from mcp_bridge.jobs.models import Job, Status
 from mcp_bridge.jobs.registry import DuplicateKey, Registry
 from mcp_bridge.jobs.service import IdempotencyConflict, JobService, Submitted, fingerprint
 from mcp_bridge.metrics import Metrics
-from mcp_bridge.tools.catalog import default_catalog
+from mcp_bridge.tools.default import default_catalog
 
 THREADS = 50
 
@@ -66,24 +66,24 @@ def test_concurrent_inserts_with_one_key_make_one_row(registry: Registry, new_jo
     assert [j.id for j in registry.list("alice", None, 1000, None)] == [winners[0].id]
 
 
-def service_for(registry: Registry) -> tuple[JobService, RecordingBackend]:
-    backend = RecordingBackend()
-    return JobService(registry, backend, default_catalog(), Metrics(registry)), backend
+def service_for(registry: Registry) -> tuple[JobService, RecordingBackend, Metrics]:
+    backend, metrics = RecordingBackend(), Metrics(registry)
+    return JobService(registry, backend, default_catalog(), metrics.job_submitted), backend, metrics
 
 
 def test_concurrent_submits_with_one_key_run_one_job(registry: Registry):
-    service, backend = service_for(registry)
+    service, backend, metrics = service_for(registry)
     outcomes = race(THREADS, lambda i: service.submit("alice", "echo", {"message": "x"}, "k"))
     assert all(isinstance(o, Submitted) for o in outcomes), outcomes
     assert sum(o.created for o in outcomes) == 1
     assert len({o.job.id for o in outcomes}) == 1
     assert backend.published == [outcomes[0].job.id]
-    assert service.metrics.submitted.labels("echo")._value.get() == 1
+    assert metrics.submitted.labels("echo")._value.get() == 1
     assert len(registry.list(None, None, 1000, None)) == 1
 
 
 def test_concurrent_submits_with_one_key_and_two_bodies(registry: Registry):
-    service, _ = service_for(registry)
+    service, _, _ = service_for(registry)
     bodies = [{"message": "a"}, {"message": "b"}]
     outcomes = race(THREADS, lambda i: service.submit("alice", "echo", bodies[i % 2], "k"))
     (job,) = registry.list(None, None, 1000, None)

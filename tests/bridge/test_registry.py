@@ -1,4 +1,5 @@
-"""The SQLite registry's state machine: every transition is a compare-and-set on a real file."""
+"""The registry's state machine, on SQLite and on PostgreSQL: every transition is a
+compare-and-set on a real file or database."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import pytest
 from mcp_bridge.app import create_app
 from mcp_bridge.config import ConfigError
 from mcp_bridge.jobs.models import Claim, Status
-from mcp_bridge.jobs.registry import Registry, RegistryUnavailable
+from mcp_bridge.jobs.registry import Registry, RegistryUnavailable, SchemaTooNew
+from mcp_bridge.jobs.sqlite import MIGRATIONS as sqlite_migrations
+from mcp_bridge.jobs.sqlite import SqliteRegistry
 
 
 def outcomes(registry: Registry, job_id: str) -> list[tuple[int, str, str | None]]:
@@ -270,30 +273,29 @@ def test_list_is_newest_first_and_pages_with_after(registry, new_job):
     assert counts[Status.QUEUED] == len(mine) + len(theirs) - 2 and counts[Status.RUNNING] == 0
 
 
-def test_two_registries_on_one_file_see_each_others_writes(registry, registry_path, new_job):
-    other = Registry(registry_path)
-    try:
-        job = registry.insert(new_job())
-        assert other.get(job.id) == registry.get(job.id)
-        claim = other.claim(job.id, "other", 30)
-        assert claim is not None
-        assert registry.claim(job.id, "mine", 30) is None
-        assert registry.get(job.id).worker == "other"
-        registry.request_cancel(job.id)
-        assert other.renew(claim, 30) is True
-        assert other.finish(claim, Status.CANCELLED, error="cancelled")
-        assert [e.job_id for e in registry.events_since(0)] == [job.id]
-    finally:
-        other.close()
+def test_two_registries_on_one_store_see_each_others_writes(registry, open_same_registry, new_job):
+    other = open_same_registry()
+    job = registry.insert(new_job())
+    assert other.get(job.id) == registry.get(job.id)
+    claim = other.claim(job.id, "other", 30)
+    assert claim is not None
+    assert registry.claim(job.id, "mine", 30) is None
+    assert registry.get(job.id).worker == "other"
+    registry.request_cancel(job.id)
+    assert other.renew(claim, 30) is True
+    assert other.finish(claim, Status.CANCELLED, error="cancelled")
+    assert [e.job_id for e in registry.events_since(0)] == [job.id]
 
 
-def test_a_second_process_claims_and_finishes_on_the_same_file(registry, registry_path, new_job):
+def test_a_second_process_claims_and_finishes_on_the_same_store(
+    registry, registry_path, registry_url, new_job
+):
     job = registry.insert(new_job())
     child = f"""
 import json, sys
 from mcp_bridge.jobs.models import Status
-from mcp_bridge.jobs.registry import Registry
-reg = Registry({str(registry_path)!r})
+from mcp_bridge.jobs.connect import open_registry
+reg = open_registry({registry_url!r}, {str(registry_path)!r})
 claim = reg.claim({job.id!r}, "child", 30)
 print(json.dumps({{"attempt": claim.attempt,
                    "finished": reg.finish(claim, Status.SUCCEEDED, {{"by": "child"}})}}))
@@ -311,16 +313,16 @@ def test_registry_at_unwritable_path_raises_registry_unavailable(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     with pytest.raises(RegistryUnavailable):
-        Registry(blocker / "registry.db")
+        SqliteRegistry(blocker / "registry.db")
     with pytest.raises(RegistryUnavailable):
-        Registry(tmp_path)  # a directory is not a database file
+        SqliteRegistry(tmp_path)  # a directory is not a database file
 
 
 def test_app_on_unwritable_registry_path_is_a_config_error(tmp_path, make_settings):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     with pytest.raises(ConfigError) as raised:
-        create_app(make_settings(job_registry_path=blocker / "registry.db"))
+        create_app(make_settings(job_registry_path=blocker / "registry.db", job_registry_url=None))
     message = str(raised.value)
     assert "JOB_REGISTRY_PATH" in message and "\n" not in message
 
@@ -344,3 +346,72 @@ def test_last_event_seq_moves_on_every_terminal_transition(registry, new_job):
 def _claim_of(registry: Registry, job_id: str) -> Claim:
     job = registry.get(job_id)
     return Claim(job.id, job.attempts, job.tool, job.arguments)
+
+
+def _bump_schema(registry_url: str | None, registry_path, version: int) -> None:
+    """What a newer bridge's migration would leave behind: a higher version row."""
+    sql = f"INSERT INTO schema_migrations (version, applied_at) VALUES ({version:d}, 0)"
+    if registry_url:
+        import psycopg
+
+        with psycopg.connect(registry_url, autocommit=True) as conn:
+            conn.execute(sql)
+    else:
+        import sqlite3
+
+        with sqlite3.connect(registry_path) as conn:
+            conn.execute(sql)
+
+
+def test_schema_is_versioned_and_a_newer_one_is_refused(
+    registry, registry_url, registry_path, open_same_registry, make_settings
+):
+    assert registry.schema_version() == 1
+    assert open_same_registry().schema_version() == 1, "reopening migrates nothing twice"
+    _bump_schema(registry_url, registry_path, 99)
+    with pytest.raises(SchemaTooNew, match="schema version 99 is newer than this bridge knows"):
+        open_same_registry()
+    with pytest.raises(ConfigError) as raised:
+        create_app(make_settings())
+    message = str(raised.value)
+    assert message.startswith("configuration error: JOB_REGISTRY_")
+    assert "schema version 99" in message and "\n" not in message
+
+
+def test_a_file_from_before_versioning_adopts_version_1(tmp_path, new_job):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the 0.1.0 schema, which had no version table
+        conn.executescript(sqlite_migrations[0])
+    SqliteRegistry(path).insert(new_job())
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE schema_migrations")
+    reopened = SqliteRegistry(path)
+    assert reopened.schema_version() == 1
+    assert len(reopened.list(None, None, 10, None)) == 1
+
+
+def test_unreachable_database_is_one_config_line(make_settings, port):
+    url = f"postgresql://postgres:secret@127.0.0.1:{port()}/nowhere"
+    with pytest.raises(ConfigError) as raised:
+        create_app(make_settings(job_registry_url=url))
+    message = str(raised.value)
+    assert message.startswith("configuration error: JOB_REGISTRY_URL: postgresql://postgres:***@")
+    assert "\n" not in message and "secret" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("mysql://u@h/db", "unsupported scheme 'mysql'"),
+        ("postgresql://u@h:port/db", "not a valid PostgreSQL URL"),
+        ("postgresql://u@h/db?nosuch=1", "not a valid PostgreSQL URL"),
+    ],
+)
+def test_bad_registry_url_is_one_config_line(make_settings, url, why):
+    with pytest.raises(ConfigError) as raised:
+        make_settings(job_registry_url=url)
+    message = str(raised.value)
+    assert message.startswith("configuration error: JOB_REGISTRY_URL: ") and why in message
+    assert "\n" not in message

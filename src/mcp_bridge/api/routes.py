@@ -334,7 +334,7 @@ async def readyz(request: Request) -> JSONResponse:
             state.registry.check_writable()
         except Exception as error:
             return False, f"registry not writable: {error}"
-        return True, f"writable: {state.registry.path}"
+        return True, f"writable: {state.registry.location}"
 
     checks = {}
     for name, check in (("registry", registry_check), ("broker", state.backend.check)):

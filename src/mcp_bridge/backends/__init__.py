@@ -1,29 +1,15 @@
-"""Execution backends: where a committed job is sent to run."""
+"""Execution backends: adapters of the job core's `Backend` port (where a job is sent to run)."""
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from mcp_bridge.config import Settings
+from mcp_bridge.jobs.ports import Backend, Tools
 from mcp_bridge.jobs.registry import Registry
-from mcp_bridge.tools.catalog import Catalog
+
+__all__ = ["Backend", "build_backend"]
 
 
-class Backend(Protocol):
-    name: str
-
-    def publish(self, job_id: str) -> None:
-        """Hand the job to the executors; raise if it could not be handed over."""
-
-    def check(self) -> tuple[bool, str]:
-        """Is the backend able to take work now (readiness)?"""
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-def build_backend(settings: Settings, registry: Registry, catalog: Catalog) -> Backend:
+def build_backend(settings: Settings, registry: Registry, catalog: Tools) -> Backend:
     if settings.job_backend == "celery":
         from mcp_bridge.backends.celery import CeleryBackend
 

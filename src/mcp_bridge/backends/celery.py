@@ -8,14 +8,14 @@ import kombu.pools
 
 from mcp_bridge.backends.celery_app import TASK_NAME, make_celery
 from mcp_bridge.config import Settings
+from mcp_bridge.jobs.ports import Tools
 from mcp_bridge.jobs.registry import Registry
-from mcp_bridge.tools.catalog import Catalog
 
 
 class CeleryBackend:
     name = "celery"
 
-    def __init__(self, settings: Settings, registry: Registry, catalog: Catalog) -> None:
+    def __init__(self, settings: Settings, registry: Registry, catalog: Tools) -> None:
         self._settings = settings
         self.app = make_celery(settings, lambda: (registry, catalog), publisher=True)
         self._task = self.app.tasks[TASK_NAME]

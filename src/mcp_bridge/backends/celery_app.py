@@ -10,14 +10,16 @@ from functools import lru_cache
 from celery import Celery
 
 from mcp_bridge.config import Settings
+from mcp_bridge.jobs.connect import registry_of
 from mcp_bridge.jobs.executor import execute
+from mcp_bridge.jobs.ports import Tools
 from mcp_bridge.jobs.registry import Registry, RegistryUnavailable
-from mcp_bridge.tools.catalog import Catalog, default_catalog
+from mcp_bridge.tools.default import default_catalog
 
 TASK_NAME = "mcp_bridge.run_job"
 
 
-Runtime = Callable[[], tuple[Registry, Catalog]]
+Runtime = Callable[[], tuple[Registry, Tools]]
 
 
 def make_celery(
@@ -86,7 +88,7 @@ def lazy_runtime(settings: Settings) -> Runtime:
     """The registry and catalog of a worker process, built on first use."""
 
     @lru_cache(maxsize=1)
-    def runtime() -> tuple[Registry, Catalog]:
-        return Registry(settings.job_registry_path), default_catalog()
+    def runtime() -> tuple[Registry, Tools]:
+        return registry_of(settings), default_catalog()
 
     return runtime

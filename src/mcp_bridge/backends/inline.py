@@ -7,14 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from mcp_bridge.config import Settings
 from mcp_bridge.jobs.executor import execute
+from mcp_bridge.jobs.ports import Tools
 from mcp_bridge.jobs.registry import Registry
-from mcp_bridge.tools.catalog import Catalog
 
 
 class InlineBackend:
     name = "inline"
 
-    def __init__(self, settings: Settings, registry: Registry, catalog: Catalog) -> None:
+    def __init__(self, settings: Settings, registry: Registry, catalog: Tools) -> None:
         self._settings, self._registry, self._catalog = settings, registry, catalog
         self._pool: ThreadPoolExecutor | None = None
         self._worker = f"inline@{socket.gethostname()}"

@@ -6,8 +6,8 @@ import threading
 from typing import Any
 
 from mcp_bridge.jobs.models import Claim, Status
+from mcp_bridge.jobs.ports import ToolContext, ToolError, Tools
 from mcp_bridge.jobs.registry import Registry
-from mcp_bridge.tools.catalog import Catalog, ToolContext, ToolError
 
 
 class _LeaseKeeper(threading.Thread):
@@ -34,7 +34,7 @@ class _LeaseKeeper(threading.Thread):
 
 
 def execute(
-    job_id: str, *, registry: Registry, catalog: Catalog, worker: str, lease_seconds: float
+    job_id: str, *, registry: Registry, catalog: Tools, worker: str, lease_seconds: float
 ) -> Status | None:
     """Run the job if this worker wins its claim; None when it is not ours to run."""
     claim = registry.claim(job_id, worker, lease_seconds)

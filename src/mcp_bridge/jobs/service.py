@@ -7,14 +7,13 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mcp_bridge.backends import Backend
 from mcp_bridge.jobs.models import Job, Status
+from mcp_bridge.jobs.ports import Backend, Tools
 from mcp_bridge.jobs.registry import DuplicateKey, Registry
-from mcp_bridge.metrics import Metrics
-from mcp_bridge.tools.catalog import Catalog
 
 log = logging.getLogger(__name__)
 MAX_KEY_LENGTH = 255
@@ -81,16 +80,21 @@ class Submitted:
     created: bool
 
 
+def _ignore(tool: str) -> None:
+    pass
+
+
 class JobService:
     def __init__(
-        self, registry: Registry, backend: Backend, catalog: Catalog, metrics: Metrics
+        self,
+        registry: Registry,
+        backend: Backend,
+        catalog: Tools,
+        on_submitted: Callable[[str], None] = _ignore,
     ) -> None:
-        self.registry, self.backend, self.catalog, self.metrics = (
-            registry,
-            backend,
-            catalog,
-            metrics,
-        )
+        """`on_submitted(tool)` is told of every job accepted (the metrics count them)."""
+        self.registry, self.backend, self.catalog = registry, backend, catalog
+        self._on_submitted = on_submitted
 
     def submit(
         self, owner: str, tool: str, arguments: dict[str, Any], key: str | None
@@ -104,7 +108,7 @@ class JobService:
             if duplicate.existing.fingerprint != job.fingerprint:
                 raise IdempotencyConflict(duplicate.existing) from None
             return Submitted(duplicate.existing, created=False)
-        self.metrics.submitted.labels(tool).inc()
+        self._on_submitted(tool)
         self.dispatch(job.id)
         return Submitted(self.registry.get(job.id) or job, created=True)
 

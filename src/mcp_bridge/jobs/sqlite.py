@@ -1,7 +1,7 @@
-"""The SQLite job registry (WAL): the single source of truth for job state.
+"""The SQLite job registry (WAL): one file, one host; the embedded default.
 
-Every state change is a compare-and-set on the job row, so the API, the dispatcher and any
-number of worker processes on any host sharing the file agree on who runs what.
+Every write is one IMMEDIATE transaction (the file's write lock taken up front), so each
+compare-and-set reads and writes the row with no other writer in between.
 """
 
 from __future__ import annotations
@@ -17,8 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from mcp_bridge.jobs.models import Attempt, Claim, FinishedEvent, Job, Status
+from mcp_bridge.jobs.registry import DuplicateKey, RegistryUnavailable, check_version
 
-SCHEMA = """
+#: Schema steps; step N brings the file to version N. Step 1 is the schema of 0.1.0, written with
+#: IF NOT EXISTS so a file made before versioning adopts version 1 unchanged.
+MIGRATIONS: tuple[str, ...] = (
+    """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -62,24 +66,17 @@ CREATE TABLE IF NOT EXISTS job_events (
     runtime REAL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-"""
+""",
+)
+VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations "
+    "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+)
 
 JOB_COLUMNS = (
     "id, owner, tool, arguments, status, attempts, result, error, idempotency_key, fingerprint, "
     "cancel_requested, worker, created_at, started_at, finished_at, dispatched_at"
 )
-
-
-class DuplicateKey(Exception):
-    """The owner already used this idempotency key; `existing` is that job."""
-
-    def __init__(self, existing: Job) -> None:
-        super().__init__(existing.id)
-        self.existing = existing
-
-
-class RegistryUnavailable(Exception):
-    """The registry file cannot be read or written."""
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -103,19 +100,41 @@ def _job(row: sqlite3.Row) -> Job:
     )
 
 
-class Registry:
+class SqliteRegistry:
     """Thread-safe (a connection per thread and process) access to the registry file."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self.location = str(self.path)
         self._local = threading.local()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._conn()
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
+            self._conn().execute("PRAGMA journal_mode=WAL")
+            self._migrate()
         except (OSError, sqlite3.Error) as error:
             raise RegistryUnavailable(f"{self.path}: {error}") from error
+
+    def _migrate(self) -> None:
+        """Apply the steps this file lacks, under the write lock (concurrent starts serialise)."""
+        with self._write() as conn:
+            conn.execute(VERSION_TABLE)
+            found = self._version(conn)
+            check_version(found, len(MIGRATIONS), self.location)
+            for version in range(found + 1, len(MIGRATIONS) + 1):
+                for statement in MIGRATIONS[version - 1].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (version, time.time()),
+                )
+
+    @staticmethod
+    def _version(conn: sqlite3.Connection) -> int:
+        return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+
+    def schema_version(self) -> int:
+        return self._version(self._conn())
 
     # -- connections -------------------------------------------------------------------------
 

@@ -1,17 +1,28 @@
-"""The tool catalog: providers contribute tools; arguments are checked against each schema."""
+"""The tool catalog: providers contribute tools; arguments are checked against each schema.
+
+It implements the job core's `Tools` port; `ToolContext` and `ToolError` are the core's and are
+re-exported here for tool authors.
+"""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from jsonschema import Draft202012Validator
 
+from mcp_bridge.jobs.ports import ToolContext, ToolError
 
-class ToolError(Exception):
-    """A tool failed; the message becomes the job's error."""
+__all__ = [
+    "ArgumentError",
+    "Catalog",
+    "Tool",
+    "ToolContext",
+    "ToolError",
+    "ToolProvider",
+    "UnknownTool",
+]
 
 
 class UnknownTool(LookupError):
@@ -27,14 +38,6 @@ class ArgumentError(ValueError):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
-
-
-@dataclass
-class ToolContext:
-    """What a running tool may ask of its executor."""
-
-    job_id: str
-    cancelled: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -96,12 +99,3 @@ class Catalog:
         if error is not None:
             path = ".".join(str(part) for part in error.absolute_path)
             raise ArgumentError(f"arguments.{path}" if path else "arguments", error.message)
-
-
-def default_catalog() -> Catalog:
-    """Built-in tools, plus the MCP servers file's tools (`MCP_SERVERS_FILE`) as `server.tool`."""
-    from mcp_bridge.tools.builtin import BuiltinTools
-    from mcp_bridge.tools.mcp_provider import mcp_tools
-
-    mcp = mcp_tools()
-    return Catalog([BuiltinTools()] if mcp is None else [BuiltinTools(), mcp])
