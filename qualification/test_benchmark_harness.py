@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from qualification.stack.bridge import BridgeStack
-from qualification.stack.launch import shell_env
+from .stack.bridge import BridgeStack
+from .stack.deadlines import STARTUP_SECONDS
+from .stack.launch import shell_env
 
 pytestmark = pytest.mark.bench
 
@@ -106,7 +107,7 @@ def test_http_benchmark_against_workers(stack, evidence, tmp_path):
         input=TOKEN_SNIPPET,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=STARTUP_SECONDS,
         check=True,
     ).stdout.strip()
     env = shell_env(

@@ -9,7 +9,7 @@ import secrets
 import httpx
 import pytest
 
-from qualification.stack.bridge import BridgeStack
+from .stack.bridge import BridgeStack
 
 pytestmark = pytest.mark.idempotency
 
@@ -30,9 +30,14 @@ def _concurrent_posts(bridge: BridgeStack, key: str, n: int) -> list[httpx.Respo
     body = {"tool": "echo", "arguments": {"message": key}}
     headers = bridge.headers(**{"Idempotency-Key": key})
 
+    # each POST may wait behind the other n - 1 submissions
+    timeout = bridge.deadlines.client(bridge.deadlines.jobs(n))
+
     async def fire() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-        async with httpx.AsyncClient(base_url=bridge.api.url, limits=limits, timeout=60) as client:
+        async with httpx.AsyncClient(
+            base_url=bridge.api.url, limits=limits, timeout=timeout
+        ) as client:
             return await asyncio.gather(
                 *(client.post("/v1/jobs", json=body, headers=headers) for _ in range(n))
             )
@@ -57,7 +62,7 @@ def _check_rules(bridge: BridgeStack, evidence) -> None:
     job_id = ids.pop() if len(ids) == 1 else None
     executions = len(bridge.executions(job_id)) if job_id else None
     if job_id:
-        bridge.wait_terminal([job_id], timeout=60)
+        bridge.wait_terminal([job_id])
         executions = len(bridge.executions(job_id))
     evidence.measure(
         concurrentPosts=CONCURRENT_POSTS,
@@ -129,7 +134,7 @@ def test_concurrent_posts_one_job(shared_stack, evidence):
     rows = [r for r in shared_stack.registry_rows() if r["idempotency_key"] == key]
     assert len(ids) == 1, ids
     job_id = ids.pop()
-    shared_stack.wait_terminal([job_id], timeout=60)
+    shared_stack.wait_terminal([job_id])
     runs = shared_stack.executions(job_id)
     evidence.measure(
         posts=len(codes),
@@ -174,14 +179,15 @@ def test_key_survives_api_restart(stack, evidence):
 def test_registry_survives_api_crash(stack, evidence):
     bridge = stack(workers=1)
     ids = [bridge.submit_ok("echo", {"message": str(i)}) for i in range(5)]
-    before = bridge.wait_terminal(ids, timeout=60)
+    before = bridge.wait_terminal(ids)
     bridge.api.kill()
-    assert bridge.registry_path.exists()
+    assert bridge.registry_present()
     bridge.api.start()
     after = {job_id: bridge.job(job_id) for job_id in ids}
     evidence.measure(
         jobs=len(ids),
-        registryPath=str(bridge.registry_path),
+        registry=bridge.registry_kind,
+        registryPath=str(bridge.registry_path) if bridge.registry_url is None else None,
         unchanged=sum(after[i] == before[i] for i in ids),
     )
     evidence.threshold(unchanged=f"== {len(ids)}")

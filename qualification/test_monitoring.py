@@ -3,13 +3,15 @@ queue depth, and they account for exactly the jobs the Celery workers ran."""
 
 from __future__ import annotations
 
+import math
+import time
 from collections import Counter
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from qualification.stack.bridge import BridgeStack
+from .stack.bridge import BridgeStack
 
 pytestmark = pytest.mark.monitoring
 
@@ -20,9 +22,9 @@ SUBMITTED = "mcp_bridge_jobs_submitted_total"
 DEPTH = "mcp_bridge_queue_depth"
 HTTP = "mcp_bridge_http_request_duration_seconds"
 
-#: The first job holds the single worker so the others are seen queued; one job fails.
+#: The first job holds the single worker on a latch until the others are seen queued; one fails.
 JOBS: list[tuple[str, dict[str, Any], str]] = [
-    ("sleep", {"ms": 400}, "succeeded"),
+    ("latch", {}, "succeeded"),
     ("echo", {"message": "1"}, "succeeded"),
     ("echo", {"message": "2"}, "succeeded"),
     ("sleep", {"ms": 100}, "succeeded"),
@@ -74,6 +76,12 @@ def _by_labels(deltas: dict[frozenset[tuple[str, str]], float]) -> dict[str, flo
     return {_label_key(labels): delta for labels, delta in deltas.items()}
 
 
+def _bounds(name: str, measured: float, low: float, high: float, evidence) -> None:
+    """Expect `low <= measured <= high` (4 decimals, bounds rounded outwards)."""
+    evidence.expect(f"{name}Min", round(measured, 4), ">=", math.floor(low * 1e4) / 1e4)
+    evidence.expect(f"{name}Max", round(measured, 4), "<=", math.ceil(high * 1e4) / 1e4)
+
+
 @pytest.mark.check(
     "monitoring.histograms",
     section="4",
@@ -82,66 +90,93 @@ def _by_labels(deltas: dict[frozenset[tuple[str, str]], float]) -> dict[str, flo
 def test_histograms_account_for_jobs(shared_stack, evidence):
     bridge = shared_stack
     before = _scrape(bridge)
-    ids = [bridge.submit_ok(tool, arguments) for tool, arguments, _ in JOBS[:2]]
-    during = _scrape(bridge)  # the echo waits behind the 400 ms sleep
-    ids += [bridge.submit_ok(tool, arguments) for tool, arguments, _ in JOBS[2:]]
-    jobs = bridge.wait_terminal(ids, timeout=60)
+    latch = bridge.latch()
+    sent = {"latch": time.time()}
+    ids = [bridge.submit_ok("latch", latch.arguments())]
+    latch.wait_held(ids[0], bridge.deadlines.jobs())
+    held = time.time()
+    created: dict[str, float] = {}  # a 202 came back: the job was created before this
+    for tool, arguments, _ in JOBS[1:]:
+        sent.setdefault(tool, time.time())
+        ids.append(bridge.submit_ok(tool, arguments))
+        created[ids[-1]] = time.time()
+    during = _scrape(bridge)  # every job but the latch waits behind it
+    released = time.time()  # no job behind the latch can start before this
+    latch.release()
+    jobs = bridge.wait_terminal(ids, timeout=bridge.deadlines.jobs(len(ids), 0.1))
+    seen_done = time.time()
     after = _scrape(bridge)
     evidence.attach_text("metrics-before.txt", before.text)
     evidence.attach_text("metrics-during.txt", during.text)
     evidence.attach_text("metrics-after.txt", after.text)
 
+    def delta(name: str, **labels: str) -> float:
+        return after.value(name, **labels) - before.value(name, **labels)
+
     ran = Counter(tool for tool, _, _ in JOBS)
-    finished = Counter(f"status={status},tool={tool}" for tool, _, status in JOBS)
+    finished = {
+        f"status={status},tool={tool}": float(n)
+        for (tool, status), n in Counter((tool, status) for tool, _, status in JOBS).items()
+    }
     tools = {f"tool={tool}": float(n) for tool, n in ran.items()}
-    measured = {
-        "queueWaitCount": _by_labels(_deltas(before, after, f"{QUEUE_WAIT}_count")),
-        "queueWaitInfBucket": {
-            _label_key(labels, drop="le"): delta
-            for labels, delta in _deltas(before, after, f"{QUEUE_WAIT}_bucket").items()
+    echoes = [job_id for job_id, (tool, _, _) in zip(ids, JOBS, strict=True) if tool == "echo"]
+    evidence.measure(heldSeconds=round(released - held, 4))
+    evidence.expect(
+        "statuses", [jobs[i]["status"] for i in ids], "==", [status for _, _, status in JOBS]
+    )
+    evidence.expect(
+        "types",
+        {name: after.types.get(name) for name in (QUEUE_WAIT, RUNTIME, DEPTH)},
+        "==",
+        {QUEUE_WAIT: "histogram", RUNTIME: "histogram", DEPTH: "gauge"},
+    )
+    evidence.expect(
+        "queueWaitCount", _by_labels(_deltas(before, after, f"{QUEUE_WAIT}_count")), "==", tools
+    )
+    evidence.expect(
+        "queueWaitInfBucket",
+        {
+            _label_key(labels, drop="le"): change
+            for labels, change in _deltas(before, after, f"{QUEUE_WAIT}_bucket").items()
             if ("le", "+Inf") in labels
         },
-        "runtimeCount": _by_labels(_deltas(before, after, f"{RUNTIME}_count")),
-        "finished": _by_labels(_deltas(before, after, FINISHED)),
-        "submitted": _by_labels(_deltas(before, after, SUBMITTED)),
-        "runtimeSumSleep": after.value(f"{RUNTIME}_sum", tool="sleep")
-        - before.value(f"{RUNTIME}_sum", tool="sleep"),
-        "queueWaitSumEcho": after.value(f"{QUEUE_WAIT}_sum", tool="echo")
-        - before.value(f"{QUEUE_WAIT}_sum", tool="echo"),
-        "httpPostJobs202": after.value(
-            f"{HTTP}_count", method="POST", route="/v1/jobs", status="202"
-        )
-        - before.value(f"{HTTP}_count", method="POST", route="/v1/jobs", status="202"),
-        "queueDepthDuring": during.value(DEPTH),
-        "queueDepthAfter": after.value(DEPTH),
-        "types": {name: after.types.get(name) for name in (QUEUE_WAIT, RUNTIME, DEPTH)},
-        "statuses": {job_id: job["status"] for job_id, job in jobs.items()},
-    }
-    evidence.measure(**measured)
-    evidence.threshold(
-        queueWaitCount=tools,
-        runtimeCount=tools,
-        queueWaitInfBucket="== queueWaitCount",
-        finished=dict(finished),
-        submitted=tools,
-        runtimeSumSleep=">= 0.45 s (400 ms + 100 ms slept) and < 30 s",
-        queueWaitSumEcho=">= 0.3 s (the echoes queue behind the 400 ms sleep)",
-        httpPostJobs202=len(JOBS),
-        queueDepthDuring=">= 1 (jobs wait behind the 400 ms sleep)",
-        queueDepthAfter="== 0",
-        types={QUEUE_WAIT: "histogram", RUNTIME: "histogram", DEPTH: "gauge"},
+        "==",
+        tools,
+        note="the +Inf bucket agrees with _count",
     )
-    assert [jobs[i]["status"] for i in ids] == [status for _, _, status in JOBS]
-    assert measured["types"] == {QUEUE_WAIT: "histogram", RUNTIME: "histogram", DEPTH: "gauge"}
-    assert measured["queueWaitCount"] == tools, "queue-wait _count per tool != jobs run"
-    assert measured["runtimeCount"] == tools, "runtime _count per tool != jobs run"
-    assert measured["queueWaitInfBucket"] == tools, "the +Inf bucket disagrees with _count"
-    assert measured["finished"] == {key: float(n) for key, n in finished.items()}, (
-        "finished counter by tool and status != jobs run"
+    evidence.expect(
+        "runtimeCount", _by_labels(_deltas(before, after, f"{RUNTIME}_count")), "==", tools
     )
-    assert measured["submitted"] == tools, "submitted counter per tool != jobs submitted"
-    assert 0.45 <= measured["runtimeSumSleep"] < 30, "runtime is not in seconds"
-    assert 0.3 <= measured["queueWaitSumEcho"] < 30, "queue wait does not measure the wait"
-    assert measured["httpPostJobs202"] == len(JOBS)
-    assert measured["queueDepthDuring"] >= 1
-    assert measured["queueDepthAfter"] == 0
+    evidence.expect("finished", _by_labels(_deltas(before, after, FINISHED)), "==", finished)
+    evidence.expect("submitted", _by_labels(_deltas(before, after, SUBMITTED)), "==", tools)
+    # Seconds, bounded by what the check saw: the latch ran from before it was seen holding
+    # until after its release; each echo waited from before its 202 until after the release.
+    _bounds(
+        "runtimeSumLatch",
+        delta(f"{RUNTIME}_sum", tool="latch"),
+        released - held,
+        seen_done - sent["latch"],
+        evidence,
+    )
+    _bounds(
+        "runtimeSumSleep",
+        delta(f"{RUNTIME}_sum", tool="sleep"),
+        0.1,
+        seen_done - sent["sleep"],
+        evidence,
+    )
+    _bounds(
+        "queueWaitSumEcho",
+        delta(f"{QUEUE_WAIT}_sum", tool="echo"),
+        sum(released - created[i] for i in echoes),
+        len(echoes) * (seen_done - sent["echo"]),
+        evidence,
+    )
+    evidence.expect(
+        "httpPostJobs202",
+        delta(f"{HTTP}_count", method="POST", route="/v1/jobs", status="202"),
+        "==",
+        len(JOBS),
+    )
+    evidence.expect("queueDepthDuring", during.value(DEPTH), "==", len(JOBS) - 1)
+    evidence.expect("queueDepthAfter", after.value(DEPTH), "==", 0)

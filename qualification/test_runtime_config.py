@@ -15,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from qualification.stack import launch
-from qualification.stack.bridge import BridgeStack
-from qualification.stack.process import free_port, wait_until
+from .stack import launch
+from .stack.bridge import BridgeStack
+from .stack.deadlines import STARTUP_SECONDS, Deadlines
+from .stack.process import free_port, wait_until
 
 pytestmark = [
     pytest.mark.config,
@@ -63,6 +64,11 @@ def _refused(
     evidence.threshold(refusals=launch.REFUSAL_THRESHOLD)
     for name, (variable, _, _) in cases.items():
         launch.assert_refused(name, results[name], variable)
+
+
+def _readyz_timeout(stack: BridgeStack) -> float:
+    """/readyz may wait PUBLISH_TIMEOUT_SECONDS for the broker before it answers."""
+    return stack.deadlines.client(stack.deadlines.setting("PUBLISH_TIMEOUT_SECONDS"))
 
 
 def _environ(pid: int) -> dict[str, str]:
@@ -122,7 +128,7 @@ def test_checklist_env_vars(checklist_stack, evidence):
     environs = {part.name: _environ(part.pid) for part in bridge.processes() if part.pid}
     seen = {name: {var: env.get(var) for var in CHECKLIST_VARS} for name, env in environs.items()}
     job_id = bridge.submit_ok("echo", {"message": "env"})
-    job = bridge.wait_terminal([job_id], timeout=30)[job_id]
+    job = bridge.wait_terminal([job_id])[job_id]
     registry_file = bridge.workdir / CHECKLIST_LITERALS["JOB_REGISTRY_PATH"]
     rows = [row for row in bridge.registry_rows() if row["id"] == job_id]
     attempts = bridge.executions(job_id)
@@ -191,9 +197,9 @@ def test_readyz_reports_celery(checklist_stack, tmp_path, evidence):
         tmp_path,
     )
     try:
-        wait_until(api.settled, 30, what="the API with a dead broker to serve")
+        wait_until(api.settled, STARTUP_SECONDS, what="the API with a dead broker to serve")
         assert api.started, f"the API did not start with an unreachable broker:\n{api.output()}"
-        unreachable = httpx.get(f"{api.url}/readyz", timeout=10)
+        unreachable = httpx.get(f"{api.url}/readyz", timeout=_readyz_timeout(checklist_stack))
     finally:
         api.stop()
     evidence.attach_json(
@@ -273,10 +279,10 @@ def test_api_start_command(checklist_stack, tmp_path, evidence):
     env = {**checklist_stack.env, "JOB_REGISTRY_PATH": str(checklist_stack.registry_path)}
     api = launch.Launch("api", argv, launch.shell_env(env), tmp_path, launch.healthz(url))
     try:
-        wait_until(api.settled, 30, what="the API to serve /healthz")
+        wait_until(api.settled, STARTUP_SECONDS, what="the API to serve /healthz")
         assert api.started, f"`{' '.join(argv)}` did not start:\n{api.output()}"
-        health = httpx.get(f"{url}/healthz", timeout=5)
-        ready = httpx.get(f"{url}/readyz", timeout=10)
+        health = httpx.get(f"{url}/healthz", timeout=checklist_stack.deadlines.client())
+        ready = httpx.get(f"{url}/readyz", timeout=_readyz_timeout(checklist_stack))
     finally:
         exit_code = api.stop()
     log = api.output()
@@ -327,7 +333,7 @@ def test_token_command(checklist_stack, tmp_path, evidence):
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=STARTUP_SECONDS,
     )
     evidence.attach_text(
         "token-command.log",
@@ -377,7 +383,7 @@ def test_worker_start_command(stack, tmp_path, evidence):
         ["make", "-n", "-o", ".venv/.installed", "celery-worker"],
         cwd=ROOT,
         capture_output=True,
-        timeout=30,
+        timeout=STARTUP_SECONDS,
     )
     if has_target.returncode != 0:
         pytest.fail(f"no `make celery-worker` target: {has_target.stderr.decode().strip()}")
@@ -388,7 +394,7 @@ def test_worker_start_command(stack, tmp_path, evidence):
     try:
         bridge.api.start()  # boots while the worker does
         job_id = bridge.submit_ok("echo", {"message": "make celery-worker"})
-        job = bridge.wait_terminal([job_id], timeout=60)[job_id]
+        job = bridge.wait_terminal([job_id], timeout=bridge.deadlines.jobs(spawn=True))[job_id]
         runs = bridge.executions(job_id)
         workers = [
             pid for pid in _descendants(worker.proc.pid) if "mcp_bridge.worker" in _cmdline(pid)
@@ -397,7 +403,7 @@ def test_worker_start_command(stack, tmp_path, evidence):
         # SIGTERM the worker as a supervisor would; make then exits with the worker's status.
         if main is not None:
             os.kill(main, signal.SIGTERM)
-        exit_code = worker.proc.wait(30)
+        exit_code = worker.wait_exit(Deadlines.shutdown())
         left = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
     finally:
         worker.kill()

@@ -14,8 +14,8 @@ import httpx
 import jwt
 import pytest
 
-from qualification.stack import launch
-from qualification.stack.bridge import BridgeStack
+from .stack import launch
+from .stack.bridge import BridgeStack
 
 pytestmark = pytest.mark.security
 
@@ -90,7 +90,7 @@ def bridge(shared_stack: BridgeStack) -> BridgeStack:
 def finished_job(bridge: BridgeStack) -> str:
     """A job owned by the stack's default subject, already terminal."""
     job_id = bridge.submit_ok("echo", {"message": "mine"})
-    bridge.wait_terminal([job_id], timeout=30)
+    bridge.wait_terminal([job_id])
     return job_id
 
 
@@ -243,7 +243,11 @@ def test_wrong_role(bridge, finished_job, evidence):
     title="Subject B cannot read, list or cancel subject A's job; an admin can",
 )
 def test_isolation(bridge, evidence):
-    job_id = bridge.submit_ok("sleep", {"ms": 500})  # owner: the default subject ("A")
+    # owner: the default subject ("A"); it holds until B's calls are done, so B's cancel meets
+    # a running job with certainty
+    latch = bridge.latch()
+    job_id = bridge.submit_ok("latch", latch.arguments())
+    latch.wait_held(job_id, bridge.deadlines.jobs())
     bob = bridge.token(subject="bob", roles=("operator",))
     admin = bridge.token(subject="root", roles=("admin",))
     bob_h, admin_h = bridge.headers(bob), bridge.headers(admin)
@@ -259,7 +263,8 @@ def test_isolation(bridge, evidence):
     ]
     admin_read = bridge.http.get(f"/v1/jobs/{job_id}", headers=admin_h)
     admin_list = bridge.http.get("/v1/jobs", params={"limit": 500}, headers=admin_h).json()
-    job = bridge.wait_terminal([job_id], timeout=30)[job_id]
+    latch.release()
+    job = bridge.wait_terminal([job_id])[job_id]
     bob_sees = sorted({item["id"] for page in bob_lists for item in page["items"]})
     evidence.attach_json(
         "bob-responses.json",
@@ -339,7 +344,7 @@ def test_production_refuses_dev_secret(tmp_path, evidence):
             probes["tokenSignedWithAuthSecret"] = _status_with_token(accepted.url, good_secret)
             probes["devToken"] = _status_with_token(accepted.url, "dev-secret")
     finally:
-        exits = {proc.name: proc.stop(timeout=15) for proc in everyone}
+        exits = {proc.name: proc.stop() for proc in everyone}
     results = {name: proc.refusal() for name, proc in refused.items()}
     for proc in everyone:
         evidence.attach(proc.log_path)
