@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from qualification.contract import (
+from .contract import (
     OPS,
     CheckRecord,
     EvidenceFileRef,

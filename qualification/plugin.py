@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from qualification.contract import CATALOGUE, Outcome, PassRecord, Selection, base_id
-from qualification.evidence import CheckRecorder, new_run_id, utc_now, write_run
-from qualification.stack.bridge import BridgeStack
-from qualification.stack.redis import RedisServer, provision
+from .contract import CATALOGUE, Outcome, PassRecord, Selection, base_id
+from .evidence import CheckRecorder, new_run_id, utc_now, write_run
+from .stack.bridge import BridgeStack
+from .stack.redis import RedisServer, provision
 
 RECORDER = pytest.StashKey[CheckRecorder]()
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()

@@ -12,7 +12,7 @@ import time
 import redis
 from celery import Celery
 
-from qualification.stack.process import wait_until
+from .stack.process import wait_until
 
 app = Celery("raw", broker=os.environ.get("RAW_CELERY_BROKER_URL", "memory://"))
 app.conf.update(

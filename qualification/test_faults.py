@@ -7,10 +7,10 @@ import signal
 
 import pytest
 
-from qualification.plugin import require_restartable
-from qualification.stack.bridge import BridgeStack, WorkerProcess, broker_drained, queue_length
-from qualification.stack.latch import Latch
-from qualification.stack.process import wait_until
+from .plugin import require_restartable
+from .stack.bridge import BridgeStack, WorkerProcess, broker_drained, queue_length
+from .stack.latch import Latch
+from .stack.process import wait_until
 
 pytestmark = pytest.mark.faults
 

@@ -20,11 +20,11 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from qualification.stack.bridge import BridgeStack
-from qualification.stack.deadlines import PROBE_SECONDS, SLACK_SECONDS, STARTUP_SECONDS
-from qualification.stack.latch import Latch
-from qualification.stack.managed import ManagedProcess
-from qualification.stack.process import free_port
+from .stack.bridge import BridgeStack
+from .stack.deadlines import PROBE_SECONDS, SLACK_SECONDS, STARTUP_SECONDS
+from .stack.latch import Latch
+from .stack.managed import ManagedProcess
+from .stack.process import free_port
 
 #: A session per job would pay the server's spawn and handshake (~0.4 s) on every job.
 REUSE_THRESHOLD_SECONDS = 0.1

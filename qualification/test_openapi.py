@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from qualification.stack.bridge import BridgeStack
+from .stack.bridge import BridgeStack
 
 pytestmark = pytest.mark.input
 

@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qualification.machine import ForeignLoad
-from qualification.plugin import RUN_DIR, progress
-from qualification.raw_celery import run_round
-from qualification.stack.bridge import BridgeStack, WorkerPinger
-from qualification.stack.managed import ManagedProcess
-from qualification.statistics import Interval, Scaling, relative_speedup_ci, speedup_ci
+from .machine import ForeignLoad
+from .plugin import RUN_DIR, progress
+from .raw_celery import run_round
+from .stack.bridge import BridgeStack, WorkerPinger
+from .stack.managed import ManagedProcess
+from .statistics import Interval, Scaling, relative_speedup_ci, speedup_ci
 
 pytestmark = [pytest.mark.scaling, pytest.mark.serial]
 

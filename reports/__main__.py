@@ -1,5 +1,5 @@
 """``python -m reports`` entry point."""
 
-from reports.cli import main
+from .cli import main
 
 raise SystemExit(main())

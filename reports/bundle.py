@@ -8,8 +8,8 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from reports.errors import ReportInputError
-from reports.hashing import sha256_file
+from .errors import ReportInputError
+from .hashing import sha256_file
 
 MANIFEST = "MANIFEST.sha256"
 MARKERS = (MANIFEST, "report.json")

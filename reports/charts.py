@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from reports.scaling import ScalingRow
+from .scaling import ScalingRow
 
 WIDTH, HEIGHT = 860, 300
 C_W1, C_W4, C_INK, C_GRID, C_MUTED, C_TARGET = (

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qualification.contract import CATALOGUE
+try:  # the repository's checkout, else the installed wheel's namespaced name
+    from qualification.contract import CATALOGUE
+except ImportError:  # pragma: no cover - installed
+    from mcp_bridge_qualification.contract import CATALOGUE
 
 
 def _area(prefix: str) -> tuple[str, ...]:

@@ -7,9 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from reports.errors import ReportInputError
-from reports.generate import Options, Outcome, generate
-from reports.licenses import DEFAULT_POLICY
+from .errors import ReportInputError
+from .generate import Options, Outcome, generate
+from .licenses import DEFAULT_POLICY
 
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from qualification.contract import CATALOGUE, RunRecord, base_id
-from reports.checklist_items import ChecklistItem
-from reports.models import CheckResult, GeneratorResult, Status
+try:  # the repository's checkout, else the installed wheel's namespaced name
+    from qualification.contract import CATALOGUE, RunRecord, base_id
+except ImportError:  # pragma: no cover - installed
+    from mcp_bridge_qualification.contract import CATALOGUE, RunRecord, base_id
+from .checklist_items import ChecklistItem
+from .models import CheckResult, GeneratorResult, Status
 
 
 @dataclass

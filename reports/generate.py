@@ -14,24 +14,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reports import checklist_items as ci
-from reports.benchmarks import BenchmarkSet, broker_config, load_benchmarks
-from reports.bundle import copy_into, pack, prepare_out_dir, write_manifest
-from reports.changelog import heading, read_changelog, release_section
-from reports.charts import scaling_svg
-from reports.errors import ReportInputError
-from reports.evaluate import ItemResult, evaluate_all, unmapped_checks
-from reports.evidence import EvidenceDir, load_evidence_dir
-from reports.fingerprint import epoch, fingerprint, release_date, run_commands
-from reports.hashing import sha256_file
-from reports.license_review import REVIEW_NAME, SBOM_NAME, regenerate
-from reports.licenses import DEFAULT_POLICY, LicenseReview, PolicyError, load_policy
-from reports.models import GeneratorResult, Status
-from reports.project import read_version
-from reports.publish import repo_write_refusal, write_repository
-from reports.render import make_env, render
-from reports.scaling import COLUMNS, ScalingRow, headline, mcp_hop, scaling_rows
-from reports.steps import (
+from . import checklist_items as ci
+from .benchmarks import BenchmarkSet, broker_config, load_benchmarks
+from .bundle import copy_into, pack, prepare_out_dir, write_manifest
+from .changelog import heading, read_changelog, release_section
+from .charts import scaling_svg
+from .errors import ReportInputError
+from .evaluate import ItemResult, evaluate_all, unmapped_checks
+from .evidence import EvidenceDir, load_evidence_dir
+from .fingerprint import epoch, fingerprint, release_date, run_commands
+from .hashing import sha256_file
+from .license_review import REVIEW_NAME, SBOM_NAME, regenerate
+from .licenses import DEFAULT_POLICY, LicenseReview, PolicyError, load_policy
+from .models import GeneratorResult, Status
+from .project import read_version
+from .publish import repo_write_refusal, write_repository
+from .render import make_env, render
+from .scaling import COLUMNS, ScalingRow, headline, mcp_hop, scaling_rows
+from .steps import (
     changelog_result,
     check_benchmark_config,
     copy_benchmarks,

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from reports.licenses import (
+from .licenses import (
     DEFAULT_POLICY,
     LicenseReview,
     Policy,
@@ -22,8 +22,8 @@ from reports.licenses import (
     load_policy,
     review_sbom,
 )
-from reports.render import make_env, render
-from reports.sbom import SbomError, generate_sbom, load_sbom
+from .render import make_env, render
+from .sbom import SbomError, generate_sbom, load_sbom
 
 SBOM_NAME = "sbom.cdx.json"
 REVIEW_NAME = "license-review.md"

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from qualification.contract import Expectation
+try:  # the repository's checkout, else the installed wheel's namespaced name
+    from qualification.contract import Expectation
+except ImportError:  # pragma: no cover - installed
+    from mcp_bridge_qualification.contract import Expectation
 
 
 class Status(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from reports.errors import ReportInputError
+from .errors import ReportInputError
 
 
 def read_version(pyproject: Path) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from reports.changelog import write_changelog_section
-from reports.license_review import LICENSE_REVIEW_PATH, REVIEW_NAME
+from .changelog import write_changelog_section
+from .license_review import LICENSE_REVIEW_PATH, REVIEW_NAME
 
 CHANGELOG = Path("CHANGELOG.md")
 

@@ -9,7 +9,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from reports.models import Status
+from .models import Status
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATUS_ICON = {Status.PASS: "✅", Status.FAIL: "❌", Status.UNKNOWN: "❔"}

@@ -13,15 +13,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qualification.contract import (
-    CheckRecord,
-    EvidenceFileRef,
-    Expectation,
-    Outcome,
-    PassRecord,
-    RunRecord,
-    Selection,
-)
+try:  # the repository's checkout, else the installed wheel's namespaced name
+    from qualification.contract import (
+        CheckRecord,
+        EvidenceFileRef,
+        Expectation,
+        Outcome,
+        PassRecord,
+        RunRecord,
+        Selection,
+    )
+except ImportError:  # pragma: no cover - installed
+    from mcp_bridge_qualification.contract import (
+        CheckRecord,
+        EvidenceFileRef,
+        Expectation,
+        Outcome,
+        PassRecord,
+        RunRecord,
+        Selection,
+    )
 
 CHECK_IDS: tuple[tuple[str, str], ...] = tuple(
     [

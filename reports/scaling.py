@@ -6,8 +6,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from qualification.contract import Expectation
-from reports.models import CheckResult, Status
+try:  # the repository's checkout, else the installed wheel's namespaced name
+    from qualification.contract import Expectation
+except ImportError:  # pragma: no cover - installed
+    from mcp_bridge_qualification.contract import Expectation
+from .models import CheckResult, Status
 
 SCALING_CHECKS: tuple[tuple[str, str], ...] = (
     ("scaling.bridge", "Bridge (Redis, multiprocess workers)"),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports import checklist_items as ci
-from reports.benchmarks import Artefact, BenchmarkSet
-from reports.bundle import copy_into
-from reports.licenses import LicenseReview
-from reports.models import GeneratorResult, Status
+from . import checklist_items as ci
+from .benchmarks import Artefact, BenchmarkSet
+from .bundle import copy_into
+from .licenses import LicenseReview
+from .models import GeneratorResult, Status
 
 
 def copy_benchmarks(bench: BenchmarkSet, out: Path) -> list[GeneratorResult]:

@@ -20,12 +20,12 @@ import httpx
 import jwt
 from celery import Celery
 
-from qualification.stack.deadlines import PROBE_SECONDS, Deadlines
-from qualification.stack.latch import Latch
-from qualification.stack.launch import shell_env
-from qualification.stack.managed import ManagedProcess
-from qualification.stack.process import free_port, wait_until
-from qualification.stack.redis import RedisServer
+from .deadlines import PROBE_SECONDS, Deadlines
+from .latch import Latch
+from .launch import shell_env
+from .managed import ManagedProcess
+from .process import free_port, wait_until
+from .redis import RedisServer
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 

@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from qualification.stack.process import wait_until
+from .process import wait_until
 
 DIR_NAME = "mcp-bridge-latches"
 #: The tool's own bound: beyond every deadline of a check, so a check's deadline speaks first.

@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
-from qualification.stack.deadlines import PROBE_SECONDS, STARTUP_SECONDS
-from qualification.stack.managed import ManagedProcess
-from qualification.stack.process import free_port, wait_until
+from .deadlines import PROBE_SECONDS, STARTUP_SECONDS
+from .managed import ManagedProcess
+from .process import free_port, wait_until
 
 #: Settings the bridge reads from the environment; stripped from the inherited environment.
 BRIDGE_VAR_PREFIXES = (

@@ -9,8 +9,8 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from qualification.stack.deadlines import SLACK_SECONDS, STARTUP_SECONDS, Deadlines
-from qualification.stack.process import wait_until
+from .deadlines import SLACK_SECONDS, STARTUP_SECONDS, Deadlines
+from .process import wait_until
 
 
 class ManagedProcess:
