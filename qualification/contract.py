@@ -52,6 +52,11 @@ CATALOGUE: dict[str, str] = {
     "faults.broker-down": "4",
     "faults.visibility-timeout": "4",
     "faults.cancel-durable": "4",
+    "faults.chaos": "4",
+    "faults.worker-conformance": "4",
+    "faults.redelivery-only": "4",
+    "faults.lease-only": "4",
+    "faults.fencing": "4",
     # §4 monitoring, security, input, MCP
     "monitoring.histograms": "4",
     "security.missing-token": "4",

@@ -82,6 +82,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=3.5,
         help="the checklist's absolute 1 → 4 worker speedup figure (default 3.5)",
     )
+    group.addoption(
+        "--chaos-duration",
+        type=float,
+        default=None,
+        help="seconds of chaos workload and faults (default: the quick run; a soak: 600)",
+    )
+    group.addoption(
+        "--chaos-seed",
+        type=int,
+        default=None,
+        help="seed of the chaos schedule and workload (default: a new one, recorded in evidence)",
+    )
+    group.addoption(
+        "--chaos-interval",
+        type=float,
+        default=None,
+        help="mean seconds between two chaos faults (default: the quick run's)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -70,6 +70,12 @@ class Deadlines:
         visibility = self.setting("CELERY_VISIBILITY_TIMEOUT")
         return visibility + max(1.0, min(10.0, visibility // 10))
 
+    @property
+    def redispatch(self) -> float:
+        """How long a published job may wait unclaimed before the dispatcher publishes it again
+        (its message was lost, e.g. with a broker that died before it was persisted)."""
+        return self.setting("JOB_REDISPATCH_SECONDS")
+
     def long_poll(self, wait: float) -> float:
         """The server's part of `GET /v1/jobs/{id}?wait=`: `wait`, capped by MAX_WAIT_SECONDS."""
         return min(wait, self.setting("MAX_WAIT_SECONDS"))
@@ -109,6 +115,16 @@ class Deadlines:
     def cancel_noticed(self) -> float:
         """Until a running cooperative tool sees a cancel request (the next lease renewal)."""
         return self.renew + self.jobs()
+
+    def stranded(self, count: int = 1, work: float = 0.0) -> float:
+        """Until `count` jobs stranded by any fault (a dead or paused worker's claim, a lost or
+        unacknowledged message, a broker outage) have run: the slowest rescue path (the lease
+        and dispatcher, the visibility timeout, or the re-publish of an unclaimed job) after the
+        workers reconnect, then the jobs themselves."""
+        rescue = max(
+            self.lease + 2 * self.dispatch, self.redelivery, self.redispatch + self.dispatch
+        )
+        return RECONNECT_SECONDS + rescue + self.jobs(count, work)
 
     @staticmethod
     def startup() -> float:

@@ -112,6 +112,16 @@ class ManagedProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
         return self.proc.wait(SLACK_SECONDS)
 
+    def pause(self) -> None:
+        """SIGSTOP the whole process group: it holds its work and connections, doing nothing."""
+        if self.running and self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT the process group after `pause`."""
+        if self.running and self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGCONT)
+
     def restart(self, timeout: float | None = None) -> ManagedProcess:
         self.stop()
         return self.start(timeout)

@@ -1,0 +1,1 @@
+"""Jepsen-style chaos: history, generator, nemesis, checker, over one target adapter."""
