@@ -52,6 +52,7 @@ CATALOGUE: dict[str, str] = {
     "faults.broker-down": "4",
     "faults.visibility-timeout": "4",
     "faults.cancel-durable": "4",
+    "faults.registry-restart": "4",
     "faults.chaos": "4",
     "faults.worker-conformance": "4",
     "faults.redelivery-only": "4",
@@ -73,6 +74,8 @@ CATALOGUE: dict[str, str] = {
     "mcp.server-crash": "4",
     "mcp.tool-timeout": "4",
     "mcp.endpoint": "4",
+    # §4 the suite's own power (seeded faults)
+    "power.seeded-faults": "4",
 }
 
 

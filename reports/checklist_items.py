@@ -240,6 +240,15 @@ ITEMS: tuple[ChecklistItem, ...] = (
         note="Beyond the seed checklist: the bridge's own MCP guarantees.",
     ),
     ChecklistItem(
+        "4.9",
+        "4",
+        "The suite's power",
+        "The suite caught N/M realistic faults seeded into copies of the bridge (one per "
+        "guarantee of the README and item of §4), the misses listed; GA needs ≥ 95%.",
+        checks=("power.seeded-faults",),
+        note="Beyond the seed checklist: evidence that a PASS means something.",
+    ),
+    ChecklistItem(
         "5.1",
         "5",
         "Benchmark artefact pair",

@@ -91,6 +91,7 @@ CHECK_IDS: tuple[tuple[str, str], ...] = tuple(
             "mcp.server-crash",
             "mcp.tool-timeout",
             "mcp.endpoint",
+            "power.seeded-faults",
         )
     ]
 )

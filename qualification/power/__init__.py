@@ -1,0 +1,1 @@
+"""Seeded faults that must each turn the suite red (`make power`)."""
