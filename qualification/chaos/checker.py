@@ -76,15 +76,22 @@ class Checker:
         """Wait until every acknowledged job is terminal and the broker holds nothing; seconds."""
         started = time.monotonic()
         deadline = started + self.target.deadlines.stranded(len(self.acked()))
-        for job_id in self.acked():
+        pending = [j for j in self.acked() if self.target.job(j).job_status not in TERMINAL]
+        for job_id in pending:
             while True:
                 remaining = deadline - time.monotonic()
                 reply = self.target.job(job_id, wait=max(min(remaining, 10.0), 0.1))
                 if reply.job_status in TERMINAL or reply.code == 404 or remaining <= 0:
                     break
+        self.phases = {"jobsTerminal": round(time.monotonic() - started, 2)}
         idle_by = time.monotonic() + self.target.deadlines.drain()
+        self.samples: list[tuple[float, dict[str, int]]] = []
         while not self.target.broker_idle() and time.monotonic() < idle_by:
-            time.sleep(0.1)  # polling an observable condition until its deadline
+            self.samples.append(
+                (round(time.monotonic() - started, 1), self.target.broker_backlog())
+            )
+            time.sleep(0.5)  # polling an observable condition until its deadline
+        self.phases["brokerIdle"] = round(time.monotonic() - started, 2)
         self.backlog = self.target.broker_backlog()
         return time.monotonic() - started
 
@@ -121,6 +128,8 @@ class Checker:
             "responses": self._classes(),
             "anomalies": self.verdict.by_kind(),
             "brokerBacklogAfterDrain": getattr(self, "backlog", None),
+            "drainPhases": getattr(self, "phases", None),
+            "drainBacklogSamples": getattr(self, "samples", None),
         }
         return self.verdict
 

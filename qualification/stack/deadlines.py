@@ -103,6 +103,12 @@ class Deadlines:
         dispatcher re-queues and re-publishes it (a tick each), then the `work`."""
         return self.lease + 2 * self.dispatch + self.jobs(work=work)
 
+    def redelivered_attempt(self, work: float = 0.0) -> float:
+        """Until a job whose worker died runs again from its redelivered message alone (no
+        dispatcher tick): the message is back after the visibility timeout and kombu's sweep,
+        and its claim takes the job over once the lease has run out too; then the `work`."""
+        return max(self.redelivery, self.lease) + work + PER_JOB_SECONDS + SLACK_SECONDS
+
     def drain(self) -> float:
         """Until the broker holds nothing: a dead worker's message is back and dropped."""
         return self.redelivery + self.jobs()
