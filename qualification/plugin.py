@@ -19,12 +19,15 @@ import pytest
 from .contract import CATALOGUE, Outcome, PassRecord, Selection, base_id
 from .evidence import CheckRecorder, new_run_id, utc_now, write_run
 from .stack.bridge import BridgeStack
+from .stack.postgres import PostgresServer, PostgresUnavailable
+from .stack.postgres import provision as provision_postgres
 from .stack.redis import RedisServer, provision
 
 RECORDER = pytest.StashKey[CheckRecorder]()
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 RUN_DIR = pytest.StashKey[Path]()
 REDIS_INFO = pytest.StashKey[dict[str, str]]()
+POSTGRES = pytest.StashKey[PostgresServer]()
 EXPECTED = pytest.StashKey[list[str]]()
 SESSION_START = pytest.StashKey[str]()
 SETUP_START = pytest.StashKey[float]()
@@ -50,6 +53,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="auto | container | binary | redis://HOST:PORT/DB (default: auto)",
     )
     group.addoption("--redis-image", default="redis:7", help="image for --redis container")
+    group.addoption(
+        "--registry",
+        default="sqlite",
+        help="sqlite (the file, default) | postgres (a cluster the suite starts from the "
+        "machine's binaries) | postgresql://USER@HOST:PORT/DB (a server it may not restart)",
+    )
     group.addoption("--workers", type=int, default=2, help="workers in multi-worker checks")
     group.addoption(
         "--evidence-dir",
@@ -226,6 +235,8 @@ def _recorder(item: pytest.Item) -> CheckRecorder | None:
         return None
     config = item.config
     extra = [f"--redis={config.getoption('redis')}"] if config.getoption("redis") != "auto" else []
+    if config.getoption("registry") != "sqlite":
+        extra.append(f"--registry={config.getoption('registry')}")
     if config.getoption("qualification_mode") != "quick":
         extra.append(f"--qualification-mode={config.getoption('qualification_mode')}")
     recorder = CheckRecorder(
@@ -337,6 +348,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [
         f"qualification: evidence {config.stash[RUN_DIR]} · mode "
         f"{config.getoption('qualification_mode')} · redis {config.getoption('redis')}"
+        f" · registry {config.getoption('registry')}"
     ]
 
 
@@ -400,6 +412,38 @@ def _provision_redis(config: pytest.Config) -> RedisServer:
     return server
 
 
+def registry_server(config: pytest.Config) -> PostgresServer | None:
+    """The PostgreSQL of `--registry` (started once per session; None for SQLite)."""
+    spec = config.getoption("registry")
+    if spec == "sqlite":
+        return None
+    if POSTGRES not in config.stash:
+        try:
+            server = provision_postgres(spec)
+        except PostgresUnavailable as why:
+            pytest.skip(str(why))
+        server.start()
+        config.add_cleanup(server.close)
+        config.stash[POSTGRES] = server
+    return config.stash[POSTGRES]
+
+
+def _registry_database(config: pytest.Config) -> str | None:
+    """A fresh database per stack on the `--registry` PostgreSQL; None for the SQLite file."""
+    server = registry_server(config)
+    return None if server is None else server.create_database(f"stack_{secrets.token_hex(6)}")
+
+
+def require_restartable_registry(config: pytest.Config) -> PostgresServer:
+    """Skip a check that must stop the registry's server when there is none the suite owns."""
+    server = registry_server(config)
+    if server is None:
+        pytest.skip("the registry is a SQLite file (--registry sqlite): no server to restart")
+    if not server.can_restart:
+        pytest.skip("the registry was given as a URL: the suite may not stop or restart it")
+    return server
+
+
 StackFactory = Callable[..., BridgeStack]
 
 
@@ -419,7 +463,13 @@ def _stack_factory(request: pytest.FixtureRequest, tmp: Path) -> tuple[StackFact
         server = _provision_redis(request.config) if wants_redis else None
         workdir = tmp / f"stack-{len(made) + 1}"
         queue_env = {"CELERY_QUEUE": f"mcp-bridge-{secrets.token_hex(4)}"}
-        stack = BridgeStack(workdir, server, backend, env={**queue_env, **(env or {})})
+        stack = BridgeStack(
+            workdir,
+            server,
+            backend,
+            env={**queue_env, **(env or {})},
+            registry_url=_registry_database(request.config),
+        )
         made.append((stack, server))
         stack.start(workers=workers, api=start_api)
         return stack

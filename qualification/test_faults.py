@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from .plugin import require_restartable
+from .plugin import require_restartable, require_restartable_registry
 from .stack.bridge import BridgeStack, WorkerProcess, broker_drained, queue_length
 from .stack.latch import Latch
 from .stack.process import wait_until
@@ -223,3 +223,24 @@ def test_cancel_without_workers_holds(stack, evidence):
     runs = bridge.executions(doomed)
     evidence.expect("status", job["status"], "==", "cancelled")
     evidence.expect("executions", len(runs), "==", 0)
+
+
+@pytest.mark.check(
+    "faults.registry-restart",
+    section="4",
+    title="The PostgreSQL registry crashed and restarted with jobs running and queued: none lost",
+)
+def test_registry_restart_with_jobs_in_flight(stack, evidence, request):
+    server = require_restartable_registry(request.config)
+    # A lease longer than the outage: this check is about the registry coming back, not about
+    # a lease lost meanwhile (faults.fencing covers that).
+    bridge = stack(workers=1, env={"JOB_LEASE_SECONDS": "30"})
+    first, latch, _ = _hold(bridge)
+    queued = [bridge.submit_ok("sleep", {"ms": 50}) for _ in range(5)]
+    statuses = [bridge.job(job_id)["status"] for job_id in (first, *queued)]
+    evidence.expect("statusesAtCrash", statuses, "==", ["running"] + ["queued"] * 5)
+    server.restart(kill=True)  # pg_ctl stop -m immediate: a crash, then WAL recovery
+    latch.release()
+    _assert_each_ran_once(bridge, [first, *queued], evidence)
+    ready = bridge.http.get("/readyz")
+    evidence.expect("readyzAfterRestart", ready.status_code, "==", 200)

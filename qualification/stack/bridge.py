@@ -18,7 +18,9 @@ from typing import Any
 
 import httpx
 import jwt
+import psycopg
 from celery import Celery
+from psycopg.rows import dict_row
 
 from .deadlines import PROBE_SECONDS, Deadlines
 from .latch import Latch
@@ -131,8 +133,10 @@ class BridgeStack:
         backend: str = "celery",
         env: dict[str, str | None] | None = None,
         base_env: dict[str, str] | None = None,
+        registry_url: str | None = None,
     ) -> None:
-        """`env` overrides the defaults; a None value unsets the variable (the bridge's default)."""
+        """`env` overrides the defaults; a None value unsets the variable (the bridge's default).
+        `registry_url`: a PostgreSQL database for the registry (else the SQLite file)."""
         self.workdir = workdir
         self.log_dir = workdir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -144,6 +148,7 @@ class BridgeStack:
             **FAST_RECOVERY_ENV,
             "JOB_BACKEND": backend,
             "JOB_REGISTRY_PATH": str(self.registry_path),
+            **({"JOB_REGISTRY_URL": registry_url} if registry_url else {}),
             "AUTH_DEV_SECRET": self.secret,
             "PYTHONUNBUFFERED": "1",
             # the processes' temporary files (and the `latch` tool's files) stay in the workdir
@@ -277,24 +282,44 @@ class BridgeStack:
             what=f"job {job_id} to be {status}",
         )
 
-    # -- the registry file (read-only) -------------------------------------------------------
+    # -- the registry (read-only): the SQLite file, or the PostgreSQL database -----------------
 
-    def _registry(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(f"file:{self.registry_path}?mode=ro", uri=True, timeout=10)
-        conn.row_factory = sqlite3.Row
-        return conn
+    @property
+    def registry_url(self) -> str | None:
+        """The PostgreSQL registry's URL; None when the registry is the SQLite file."""
+        return self.env.get("JOB_REGISTRY_URL") or None
+
+    @property
+    def registry_kind(self) -> str:
+        return "postgres" if self.registry_url else "sqlite"
+
+    def registry_present(self) -> bool:
+        """The registry exists where the bridge was told to keep it (file, or schema in the DB)."""
+        if self.registry_url is None:
+            return self.registry_path.exists()
+        return bool(self._query("SELECT to_regclass('jobs') IS NOT NULL AS present")[0]["present"])
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts; `sql` uses `?` placeholders (translated for PostgreSQL)."""
+        if self.registry_url is None:
+            conn = sqlite3.connect(f"file:{self.registry_path}?mode=ro", uri=True, timeout=10)
+            conn.row_factory = sqlite3.Row
+            with contextlib.closing(conn):
+                return [dict(row) for row in conn.execute(sql, params)]
+        with psycopg.connect(self.registry_url, row_factory=dict_row, connect_timeout=10) as conn:
+            conn.read_only = True
+            return list(conn.execute(sql.replace("?", "%s"), params))
 
     def executions(self, job_id: str) -> list[dict[str, Any]]:
-        """Every recorded execution attempt of a job, from the registry file."""
-        with self._registry() as conn:
-            rows = conn.execute(
-                "SELECT * FROM attempts WHERE job_id = ? ORDER BY attempt", (job_id,)
-            ).fetchall()
-        return [dict(row) for row in rows]
+        """Every recorded execution attempt of a job, from the registry."""
+        return self._query("SELECT * FROM attempts WHERE job_id = ? ORDER BY attempt", (job_id,))
 
     def registry_rows(self, table: str = "jobs") -> list[dict[str, Any]]:
-        with self._registry() as conn:
-            return [dict(row) for row in conn.execute(f"SELECT * FROM {table}")]  # noqa: S608
+        rows = self._query(f"SELECT * FROM {table}")  # noqa: S608
+        for row in rows:  # one shape whatever the registry: SQLite stores booleans as 0/1
+            if isinstance(row.get("cancel_requested"), bool):
+                row["cancel_requested"] = int(row["cancel_requested"])
+        return rows
 
 
 def broker_drained(stack: BridgeStack) -> bool:

@@ -17,6 +17,7 @@ from mcp_bridge.jobs.models import Claim, Status
 from mcp_bridge.jobs.registry import Registry, RegistryUnavailable, SchemaTooNew
 from mcp_bridge.jobs.sqlite import MIGRATIONS as sqlite_migrations
 from mcp_bridge.jobs.sqlite import SqliteRegistry
+from qualification.stack.postgres import PostgresUnavailable, provision
 
 
 def outcomes(registry: Registry, job_id: str) -> list[tuple[int, str, str | None]]:
@@ -415,3 +416,40 @@ def test_bad_registry_url_is_one_config_line(make_settings, url, why):
     message = str(raised.value)
     assert message.startswith("configuration error: JOB_REGISTRY_URL: ") and why in message
     assert "\n" not in message
+
+
+OUTAGE_SECONDS = 15.0  # the fault: long enough for an uncapped reconnect backoff to reach 8 s
+
+
+def test_postgres_registry_is_back_within_seconds_of_its_database(new_job):
+    """The pool's reconnect backoff must not outlast the outage by more than one short chain."""
+    from mcp_bridge.jobs.postgres import RECONNECT_SECONDS, PostgresRegistry
+
+    try:
+        server = provision("postgres", fsync=False)
+    except PostgresUnavailable as why:
+        pytest.skip(str(why))
+    with server:
+        # One connection: no new one is grown on demand, so only the retry chain can bring it back.
+        registry = PostgresRegistry(server.create_database("outage"), pool_size=1, wait=1.0)
+        try:
+            job = registry.insert(new_job())
+            server.stop()
+            down_until = time.monotonic() + OUTAGE_SECONDS
+            failures = 0
+            while time.monotonic() < down_until:  # callers keep asking while it is down
+                with pytest.raises(RegistryUnavailable):
+                    registry.get(job.id)
+                failures += 1
+            server.start()
+            back = time.monotonic()
+            deadline = back + 2 * RECONNECT_SECONDS
+            while True:
+                try:
+                    assert registry.get(job.id) == job
+                    break
+                except RegistryUnavailable:
+                    assert time.monotonic() < deadline, "registry still unavailable"
+            assert failures > 0
+        finally:
+            registry.close()

@@ -82,6 +82,7 @@ VERSION_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_migrations "
     "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
 )
+RECONNECT_SECONDS = 5.0
 MIGRATION_LOCK = 0x6D63_7062  # pg_advisory_xact_lock key: concurrent starts migrate one by one
 
 JOB_COLUMNS = (
@@ -228,6 +229,10 @@ class PostgresRegistry:
                 kwargs=self._kwargs,
                 check=ConnectionPool.check_connection,
                 timeout=self._wait,
+                # The pool retries a lost connection with exponential backoff; a short chain
+                # (then a fresh one on demand) keeps the bridge within seconds of a database
+                # that comes back, instead of a backoff step that grew during the outage.
+                reconnect_timeout=RECONNECT_SECONDS,
                 name="mcp-bridge-registry",
                 open=True,
             )
