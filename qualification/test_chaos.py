@@ -22,8 +22,8 @@ from qualification.plugin import progress
 pytestmark = pytest.mark.faults
 
 #: The quick run: about 300 jobs and 10 faults, within 90 s on a 2-core machine.
-QUICK_SECONDS = 45.0
-QUICK_INTERVAL = 4.5
+QUICK_SECONDS = 40.0
+QUICK_INTERVAL = 3.2
 WORKERS = 3
 #: Short redelivery and re-publish periods, so a job stranded by a fault is rescued within the run.
 CHAOS_ENV = {"CELERY_VISIBILITY_TIMEOUT": "10", "JOB_REDISPATCH_SECONDS": "10"}

@@ -43,7 +43,7 @@ RESEND_PAUSE_SECONDS = 0.5
 class Workload:
     seed: int
     duration: float
-    rate: float = 9.0  # client operations per second, all clients together
+    rate: float = 10.0  # client operations per second, all clients together
     clients: int = 4
     mix: dict[str, int] = field(default_factory=lambda: dict(MIX))
 

@@ -31,6 +31,8 @@ FAULTS: dict[str, int] = {
 PAUSE_LEASES = (1.5, 3.0)
 #: A broker outage lasts this long (seconds, drawn uniformly).
 OUTAGE_SECONDS = (1.0, 3.0)
+#: The share of the run in which faults start.
+LAST_FAULT = 0.85
 #: Faults during which the API may answer 503 (the broker or the API itself is down).
 OUTAGES = frozenset({"redis-kill", "api-restart", "broker-outage"})
 
@@ -51,12 +53,13 @@ def schedule(
     lease: float,
     mix: dict[str, int] | None = None,
 ) -> list[Planned]:
-    """The faults of a run: reproducible from the seed alone (with the same arguments)."""
+    """The faults of a run: reproducible from the seed alone (with the same arguments). The
+    last fault starts before `LAST_FAULT` of the run, so it is healed while work still flows."""
     rng = random.Random(f"{seed}-nemesis")
     kinds, weights = zip(*(mix or FAULTS).items(), strict=True)
     plan: list[Planned] = []
     at = interval * rng.uniform(0.5, 1.0)
-    while at < duration:
+    while at < duration * LAST_FAULT:
         kind = rng.choices(kinds, weights)[0]
         slot = rng.randrange(workers)
         if kind == "worker-pause":
@@ -134,7 +137,7 @@ class Nemesis:
         if planned.kind == "worker-kill":
             target.kill_worker(slot)
             fault.end = time.time()
-            target.start_worker(slot)
+            target.start_worker(slot, wait=False)  # a replacement boots while work goes on
         elif planned.kind == "worker-pause":
             target.pause_worker(slot)
             time.sleep(planned.hold)  # the pause's length is the fault itself
@@ -189,8 +192,7 @@ class Nemesis:
         target = self.target
         for slot in range(len(target.workers)):
             target.resume_worker(slot)
-            if not target.worker_running(slot):
-                target.start_worker(slot)
+            target.start_worker(slot)
         if target.broker_controllable and not target.broker_running():
             target.broker_start()
         if not target.api_running():

@@ -208,9 +208,13 @@ class Target:
     def resume_worker(self, slot: int) -> None:
         self.stack.workers[slot].resume()
 
-    def start_worker(self, slot: int) -> None:
-        """Start a killed worker again (same node name) and wait until it answers a ping."""
-        self.stack.workers[slot].start()
+    def start_worker(self, slot: int, wait: bool = True) -> None:
+        """Start a killed worker again (same node name); `wait`: until it answers a ping."""
+        worker = self.stack.workers[slot]
+        if not worker.running:
+            worker.spawn()
+        if wait:
+            worker.wait_ready()
 
     def add_worker(self) -> int:
         self.stack.add_worker()
