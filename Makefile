@@ -15,11 +15,11 @@ QUAL := $(PY) -m pytest qualification -p no:cacheprovider --redis=$(REDIS) \
 	--qualification-mode=$(MODE) -o junit_family=xunit1
 
 .PHONY: help install test test-unit test-e2e qualify qualify-binary qualify-container \
-	celery-worker api benchmark benchmark-celery scaling release-report release-report-draft \
+	celery-worker api benchmark benchmark-celery scaling power release-report release-report-draft \
 	container-engine lint clean
 
 help:  ## list every target
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "}; {printf "  %-22s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
@@ -75,13 +75,29 @@ benchmark-celery: $(VENV)/.installed  ## the checklist's Celery inline-worker be
 scaling: $(VENV)/.installed  ## the 1 → 4 worker scaling qualification alone (MODE=release: 10 rounds of 200 jobs)
 	$(QUAL) --evidence-dir=$(EVIDENCE_DIR) -m scaling -q
 
+power: $(VENV)/.installed  ## seed every fault of qualification/power/catalogue.toml into a copy of the bridge; each must turn the suite red
+	$(PY) -m qualification.power --out $(EVIDENCE_DIR)/power.json -- --redis=$(REDIS)
+
 release-report: $(VENV)/.installed  ## qualify, then build reports/<version>/ (EVIDENCE_DIR=… to reuse a run)
 	@if [ ! -f "$(EVIDENCE_DIR)/run.json" ]; then $(MAKE) --no-print-directory qualify \
 		EVIDENCE_DIR=$(EVIDENCE_DIR) || true; fi
 	$(PY) -m reports --evidence-dir $(EVIDENCE_DIR)
 
-release-report-draft: $(VENV)/.installed  ## as release-report, but never fails the GA gate
-	$(PY) -m reports --evidence-dir $(EVIDENCE_DIR) --draft
+# The draft reads EVIDENCE_DIR when given, else the newest complete run under var/qualification/,
+# else (a fresh clone) it runs the qualification first, as release-report does.
+release-report-draft: $(VENV)/.installed  ## as release-report, but never fails the GA gate (newest run, or a fresh one)
+	@dir="$(if $(filter file,$(origin EVIDENCE_DIR)),,$(EVIDENCE_DIR))"; \
+	if [ -z "$$dir" ]; then \
+		for run in $$(ls -1dt var/qualification/*/ 2>/dev/null); do \
+			if [ -f "$$run/run.json" ]; then dir="$${run%/}"; break; fi; \
+		done; \
+	fi; \
+	if [ -z "$$dir" ]; then \
+		dir="$(EVIDENCE_DIR)"; \
+		$(MAKE) --no-print-directory qualify EVIDENCE_DIR="$$dir" || true; \
+	fi; \
+	echo "evidence: $$dir"; \
+	$(PY) -m reports --evidence-dir "$$dir" --draft
 
 lint: $(VENV)/.installed  ## ruff
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

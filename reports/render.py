@@ -11,7 +11,12 @@ from markupsafe import Markup, escape
 
 from .models import Status
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+#: Installed, the templates ship inside the package (mcp_bridge_reports/templates); in the
+#: repository they are the top-level templates/ directory.
+_PACKAGED = Path(__file__).resolve().parent / "templates"
+TEMPLATE_DIR = (
+    _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent / "templates"
+)
 STATUS_ICON = {Status.PASS: "✅", Status.FAIL: "❌", Status.UNKNOWN: "❔"}
 
 

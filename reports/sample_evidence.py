@@ -15,6 +15,7 @@ from typing import Any
 
 try:  # the repository's checkout, else the installed wheel's namespaced name
     from qualification.contract import (
+        CATALOGUE,
         CheckRecord,
         EvidenceFileRef,
         Expectation,
@@ -25,6 +26,7 @@ try:  # the repository's checkout, else the installed wheel's namespaced name
     )
 except ImportError:  # pragma: no cover - installed
     from mcp_bridge_qualification.contract import (
+        CATALOGUE,
         CheckRecord,
         EvidenceFileRef,
         Expectation,
@@ -34,66 +36,14 @@ except ImportError:  # pragma: no cover - installed
         Selection,
     )
 
+#: Parametrised checks get a few sample cases; every other catalogue check one record.
+SAMPLE_CASES: dict[str, tuple[str, ...]] = {
+    "input.malformed": ("empty-body", "unknown-tool", "oversized-key"),
+}
 CHECK_IDS: tuple[tuple[str, str], ...] = tuple(
-    [
-        (cid, "1")
-        for cid in (
-            "config.api-start",
-            "config.worker-start",
-            "config.token-command",
-            "config.env-vars",
-            "config.readyz-celery",
-            "config.bad-broker-url",
-            "config.bad-config",
-        )
-    ]
-    + [(cid, "2") for cid in ("bench.inline-worker", "bench.http")]
-    + [
-        (cid, "3")
-        for cid in (
-            "scaling.bridge",
-            "scaling.checklist-figure",
-            "scaling.mcp",
-            "scaling.raw-celery",
-            "scaling.inline",
-        )
-    ]
-    + [
-        (cid, "4")
-        for cid in (
-            "registry.durable",
-            "idempotency.same-key",
-            "idempotency.conflict",
-            "idempotency.concurrent",
-            "idempotency.restart",
-            "idempotency.eager",
-            "idempotency.inline",
-            "faults.worker-sigkill",
-            "faults.worker-sigterm",
-            "faults.api-restart",
-            "faults.redis-restart",
-            "faults.broker-down",
-            "faults.visibility-timeout",
-            "faults.cancel-durable",
-            "monitoring.histograms",
-            "security.missing-token",
-            "security.expired-token",
-            "security.tampered-token",
-            "security.alg-none",
-            "security.wrong-role",
-            "security.isolation",
-            "security.production-dev-secret",
-            "input.malformed[empty-body]",
-            "input.malformed[unknown-tool]",
-            "input.malformed[oversized-key]",
-            "mcp.stdio",
-            "mcp.http",
-            "mcp.server-crash",
-            "mcp.tool-timeout",
-            "mcp.endpoint",
-            "power.seeded-faults",
-        )
-    ]
+    (f"{cid}[{case}]" if cid in SAMPLE_CASES else cid, section)
+    for cid, section in CATALOGUE.items()
+    for case in SAMPLE_CASES.get(cid, ("",))
 )
 
 SCALING: dict[str, dict[str, Any]] = {
