@@ -76,25 +76,20 @@ class WorkerPinger:
 
     def __init__(self, broker_url: str) -> None:
         self._app = Celery("qualification-ping", broker=broker_url)
-        self._unanswered: dict[str, int] = {}
 
-    def answers(self, node: str) -> bool:
-        """One ping; it returns as soon as `node` replies. A ping sent before the worker listens
-        is lost, so the first wait is short; each unanswered one doubles it, up to
-        `PROBE_SECONDS`: a slow (busy) worker's reply is never cut off for good."""
-        misses = self._unanswered.get(node, 0)
-        timeout = min(PROBE_SECONDS, 0.5 * 2**misses)
+    def answers(self, node: str, timeout: float = PROBE_SECONDS) -> bool:
+        """One ping; it returns as soon as `node` replies (a busy worker is given `timeout`)."""
         replies = self._app.control.ping(destination=[node], timeout=timeout)
-        answered = any(node in reply for reply in replies)
-        self._unanswered[node] = 0 if answered else misses + 1
-        return answered
+        return any(node in reply for reply in replies)
 
     def close(self) -> None:
         self._app.close()
 
 
 class WorkerProcess(ManagedProcess):
-    """`python -m mcp_bridge.worker` with a unique node name; ready when it answers a ping."""
+    """`python -m mcp_bridge.worker` with a unique node name; ready once Celery logs
+    `<node> ready.` (it consumes) and it answers a ping over the broker (a ping sent before it
+    listens would be lost, and waited for in vain)."""
 
     def __init__(
         self,
@@ -119,8 +114,21 @@ class WorkerProcess(ManagedProcess):
             self.node,
         ]
         super().__init__(
-            f"worker-{index}", argv, env, log_dir, lambda: pinger.answers(self.node), cwd=cwd
+            f"worker-{index}",
+            argv,
+            env,
+            log_dir,
+            lambda: self._logged_ready() and pinger.answers(self.node),
+            cwd=cwd,
         )
+
+    def _logged_ready(self) -> bool:
+        """Celery logged `<node> ready.` since the latest start."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return False
+        return f"{self.node} ready." in text.rpartition("\n--- start #")[2]
 
 
 class BridgeStack:
