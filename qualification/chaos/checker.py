@@ -65,7 +65,11 @@ class Checker:
         self.verdict.anomalies.append(entry)
 
     def _span(self, job_id: str) -> tuple[float, float]:
-        """From the job's first submit to its end (or now)."""
+        """When the faults that matter for this job struck: between its executions' starts when
+        it ran more than once (what made it run again), else from its first submit to its end."""
+        starts = [epoch(run["startedAt"]) or 0.0 for run in self.verdict.executions.get(job_id, [])]
+        if len(starts) > 1:
+            return min(starts), max(starts)
         first = min(op.invoke for op in self._ops_of[job_id])
         end = epoch((self.verdict.final.get(job_id) or {}).get("finishedAt")) or time.time()
         return first, end
