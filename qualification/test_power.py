@@ -16,7 +16,7 @@ from .power.runner import Verdict, load_catalogue, run, select, write
 
 pytestmark = pytest.mark.power
 
-QUICK_SUBSET = 3
+QUICK_SUBSET = 2
 REQUIRED_SHARE = 0.95
 
 
