@@ -38,6 +38,7 @@ CATALOGUE: dict[str, str] = {
     "scaling.mcp": "3",
     # §4 registry and idempotency
     "registry.durable": "4",
+    "registry.multi-host": "4",
     "idempotency.same-key": "4",
     "idempotency.concurrent": "4",
     "idempotency.conflict": "4",

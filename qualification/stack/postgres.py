@@ -138,12 +138,21 @@ class BinaryPostgres(PostgresServer):
     provisioner = "binary"
     can_restart = True
 
-    def __init__(self, *, fsync: bool = True, start_timeout: float = 60.0) -> None:
-        """`fsync=False` is for speed in unit tests; restart checks keep it on (durability)."""
+    def __init__(
+        self,
+        *,
+        fsync: bool = True,
+        start_timeout: float = 60.0,
+        listen: str = "127.0.0.1",
+        netns: str | None = None,
+    ) -> None:
+        """`fsync=False` is for speed in unit tests; restart checks keep it on (durability).
+        `netns`: run the server in that network namespace, listening on `listen` there."""
         found = find_postgres_bin()
         if found is None:
             raise PostgresUnavailable(NO_POSTGRES_HINT)
         self.bin, self.fsync, self.start_timeout = found, fsync, start_timeout
+        self.listen, self.netns = listen, netns
         self.dir = Path(tempfile.mkdtemp(prefix="qual-postgres-"))
         self.port = 0
         self._initialised = False
@@ -151,7 +160,7 @@ class BinaryPostgres(PostgresServer):
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return f"postgresql://postgres@{self.listen}:{self.port}/postgres"
 
     @property
     def data(self) -> Path:
@@ -168,7 +177,7 @@ class BinaryPostgres(PostgresServer):
             return
         for _ in range(3):
             if not self.port:
-                self.port = free_port()
+                self.port = free_port() if self.netns is None else 5432
             done = self._pg_ctl(
                 "-l", str(self.dir / "log"), "-w", "-t", str(int(self.start_timeout)), "start",
                 "-o", self._options(), check=False,
@@ -215,7 +224,7 @@ class BinaryPostgres(PostgresServer):
 
     def _options(self) -> str:
         return (
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
+            f"-p {self.port} -k {self.dir} -c listen_addresses={self.listen} "
             f"-c fsync={'on' if self.fsync else 'off'} -c max_connections=300"
         )
 
@@ -227,6 +236,9 @@ class BinaryPostgres(PostgresServer):
             str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
             "--no-sync",
         )  # fmt: skip
+        if self.listen != "127.0.0.1":  # peers on the listening address's own subnet only
+            with (self.data / "pg_hba.conf").open("a") as hba:
+                hba.write("host all all samenet trust\n")
         self._initialised = True
 
     def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -235,6 +247,8 @@ class BinaryPostgres(PostgresServer):
     def _run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         user = _run_as()
         prefix = ["runuser", "-u", user.pw_name, "--"] if user is not None else []
+        if self.netns is not None:
+            prefix = ["ip", "netns", "exec", self.netns, *prefix]
         done = subprocess.run(
             [*prefix, *argv], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120
         )
