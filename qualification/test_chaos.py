@@ -22,8 +22,9 @@ from qualification.plugin import progress
 pytestmark = pytest.mark.faults
 
 #: The quick run: about 300 jobs and 10 faults, within 90 s on a 2-core machine.
-QUICK_SECONDS = 40.0
-QUICK_INTERVAL = 3.2
+QUICK_SECONDS = 32.0
+QUICK_INTERVAL = 2.6
+QUICK_RATE = 9.5  # client operations per second
 WORKERS = 3
 #: Short redelivery and re-publish periods, so a job stranded by a fault is rescued within the run.
 CHAOS_ENV = {"CELERY_VISIBILITY_TIMEOUT": "10", "JOB_REDISPATCH_SECONDS": "10"}
@@ -62,11 +63,13 @@ def test_chaos(stack, evidence, request):
     evidence.measure(seed=seed, workloadSeconds=duration, faultIntervalSeconds=interval)
     evidence.measure(workers=WORKERS, reproduce=reproduce)
 
+    booting = time.time()
     target = Target(stack(workers=WORKERS, env=CHAOS_ENV))
+    evidence.measure(stackStartSeconds=round(time.time() - booting, 1))
     history = History()
     plan = schedule(seed, duration, interval, WORKERS, target.deadlines.lease)
     evidence.attach_json("schedule.json", {"seed": seed, "faults": plan_dump(plan)})
-    workload = Workload(seed=seed, duration=duration)
+    workload = Workload(seed=seed, rate=QUICK_RATE)
     generator = Generator(target, history, workload)
     nemesis = Nemesis(target, history, plan)
     progress(config, f"chaos: seed {seed}, {duration:g} s, {len(plan)} faults planned")
@@ -75,15 +78,20 @@ def test_chaos(stack, evidence, request):
     try:
         generator.start()
         nemesis.start()
-        generator.join_clients()
+        # The workload runs its duration and until every planned fault has struck and healed
+        # (a slow machine stretches the run, never thins the schedule).
+        generator.stop.wait(max(0.0, started + duration - time.time()))
+        nemesis.wait()
     finally:
         nemesis.finish()  # heals
         generator.finish()  # releases every latch
     ended = time.time()
     checker = Checker(target, history, generator.pairs)
     drained = checker.drain()
+    checking = time.time()
     verdict = checker.check()
     target.close()
+    evidence.measure(checkSeconds=round(time.time() - checking, 1))
 
     faults = history.faults
     by_kind = Counter(fault.kind for fault in faults)
@@ -131,4 +139,4 @@ def test_chaos(stack, evidence, request):
     unrecovered = [f"{f.kind}@{f.target}: {f.note}" for f in faults if f.recovered is None]
     evidence.expect("faultsNotRecovered", unrecovered, "==", [], note=note)
     runnable = [p for p in plan if p.kind not in history.skipped]
-    evidence.expect("faultsInjected", len(faults), ">=", max(1, len(runnable) // 2), note=note)
+    evidence.expect("faultsInjected", len(faults), "==", len(runnable), note=note)

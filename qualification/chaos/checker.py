@@ -80,7 +80,8 @@ class Checker:
         """Wait until every acknowledged job is terminal and the broker holds nothing; seconds."""
         started = time.monotonic()
         deadline = started + self.target.deadlines.stranded(len(self.acked()))
-        pending = [j for j in self.acked() if self.target.job(j).job_status not in TERMINAL]
+        listed = {job["id"]: job["status"] for job in self.target.jobs()}
+        pending = [j for j in self.acked() if listed.get(j) not in TERMINAL]
         for job_id in pending:
             while True:
                 remaining = deadline - time.monotonic()
@@ -111,12 +112,11 @@ class Checker:
             if job_id:
                 self._ops_of[job_id].append(op)
         acked = self.acked()
+        self._registry = {job["id"]: job for job in self.target.jobs()}
         for job_id in acked:
-            reply = self.target.job(job_id)
-            self.verdict.final[job_id] = reply.body or {"code": reply.code}
-            self.verdict.executions[job_id] = (
-                self.target.executions(job_id) if reply.code == 200 else []
-            )
+            job = self._registry.get(job_id)
+            self.verdict.final[job_id] = job or {"missing": "not in the registry's listing"}
+            self.verdict.executions[job_id] = self.target.executions(job_id) if job else []
         self._lost_and_duplicated(acked)
         self._status_histories()
         self._cancels()
@@ -222,7 +222,7 @@ class Checker:
                 self._anomaly("idempotency", f"key {key} gave subjects {subjects} one job")
 
     def _metrics(self) -> None:
-        jobs = self.target.jobs()
+        jobs = list(self._registry.values())
         registry: Counter[tuple[str, str]] = Counter()
         runtime: Counter[str] = Counter()
         queue_wait: Counter[str] = Counter()

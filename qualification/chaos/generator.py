@@ -42,7 +42,6 @@ RESEND_PAUSE_SECONDS = 0.5
 @dataclass
 class Workload:
     seed: int
-    duration: float
     rate: float = 10.0  # client operations per second, all clients together
     clients: int = 4
     mix: dict[str, int] = field(default_factory=lambda: dict(MIX))
@@ -76,12 +75,12 @@ class Generator:
             self._threads.append(thread)
 
     def join_clients(self) -> None:
-        """Wait until the clients have run their `duration`."""
         for thread in self._threads:
             thread.join()
 
     def finish(self) -> None:
-        """Stop the clients, then release every latch (the workload's part of the heal)."""
+        """Stop the clients (they run until told), then release every latch (the workload's
+        part of the heal)."""
         self.stop.set()
         self.join_clients()
         self._followups.shutdown(wait=True)
@@ -98,11 +97,8 @@ class Generator:
         state = _ClientState(f"c{index}", SUBJECTS[index % len(SUBJECTS)], rng, client)
         period = self.workload.clients / self.workload.rate
         next_at = time.monotonic() + rng.uniform(0, period)
-        end = time.monotonic() + self.workload.duration
         try:
             while not self.stop.wait(max(0.0, next_at - time.monotonic())):
-                if time.monotonic() >= end:
-                    break
                 kind = rng.choices(kinds, weights)[0]
                 getattr(self, "_" + kind.replace("-", "_"))(state)
                 next_at = max(next_at + period, time.monotonic())

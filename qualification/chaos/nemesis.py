@@ -100,12 +100,17 @@ class Nemesis:
         self._started = time.monotonic()
         self._thread.start()
 
-    def finish(self) -> None:
-        """Stop injecting; the fault in progress is healed before this returns."""
-        self.stop.set()
+    def wait(self) -> None:
+        """Until every planned fault was injected, healed and probed (each step is bounded by
+        its own deadline), then everything is healed."""
         self._thread.join()
         if self.error is not None:
             raise self.error
+
+    def finish(self) -> None:
+        """Stop injecting; the fault in progress is healed before this returns."""
+        self.stop.set()
+        self.wait()
 
     def _run(self) -> None:
         skipped_partition = None
