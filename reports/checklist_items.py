@@ -96,6 +96,15 @@ ITEMS: tuple[ChecklistItem, ...] = (
         note="Not exercised by the qualification suite (no check id); informational.",
     ),
     ChecklistItem(
+        "1.6",
+        "1",
+        "Multi-node: workers on separate hosts",
+        "API replicas and workers on separate hosts (network namespaces of their own) share "
+        "only the broker and a PostgreSQL registry: every job runs once and every API sees it.",
+        checks=("registry.multi-host",),
+        note="Proves the checklist's multi-node sentence across real network links.",
+    ),
+    ChecklistItem(
         "2.1",
         "2",
         "In-process benchmark with Celery inline worker",
