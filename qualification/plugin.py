@@ -28,6 +28,7 @@ REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 RUN_DIR = pytest.StashKey[Path]()
 REDIS_INFO = pytest.StashKey[dict[str, str]]()
 POSTGRES = pytest.StashKey[PostgresServer]()
+RESTARTABLE_POSTGRES = pytest.StashKey[PostgresServer]()
 EXPECTED = pytest.StashKey[list[str]]()
 SESSION_START = pytest.StashKey[str]()
 SETUP_START = pytest.StashKey[float]()
@@ -434,13 +435,22 @@ def _registry_database(config: pytest.Config) -> str | None:
     return None if server is None else server.create_database(f"stack_{secrets.token_hex(6)}")
 
 
-def require_restartable_registry(config: pytest.Config) -> PostgresServer:
-    """Skip a check that must stop the registry's server when there is none the suite owns."""
+def restartable_registry(config: pytest.Config) -> PostgresServer:
+    """A PostgreSQL the suite may crash and restart: the `--registry postgres` one, or (under
+    `--registry sqlite`) one of its own for registry-fault checks; skips for a given URL."""
     server = registry_server(config)
-    if server is None:
-        pytest.skip("the registry is a SQLite file (--registry sqlite): no server to restart")
-    if not server.can_restart:
+    if server is not None and not server.can_restart:
         pytest.skip("the registry was given as a URL: the suite may not stop or restart it")
+    if server is None:
+        if RESTARTABLE_POSTGRES not in config.stash:
+            try:
+                own = provision_postgres("postgres")
+            except PostgresUnavailable as why:
+                pytest.skip(str(why))
+            own.start()
+            config.add_cleanup(own.close)
+            config.stash[RESTARTABLE_POSTGRES] = own
+        server = config.stash[RESTARTABLE_POSTGRES]
     return server
 
 

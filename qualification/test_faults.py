@@ -3,11 +3,12 @@ success, none is lost — with real signals against real processes."""
 
 from __future__ import annotations
 
+import secrets
 import signal
 
 import pytest
 
-from .plugin import require_restartable, require_restartable_registry
+from .plugin import require_restartable, restartable_registry
 from .stack.bridge import BridgeStack, WorkerProcess, broker_drained, queue_length
 from .stack.latch import Latch
 from .stack.process import wait_until
@@ -231,10 +232,12 @@ def test_cancel_without_workers_holds(stack, evidence):
     title="The PostgreSQL registry crashed and restarted with jobs running and queued: none lost",
 )
 def test_registry_restart_with_jobs_in_flight(stack, evidence, request):
-    server = require_restartable_registry(request.config)
+    # Under --registry sqlite too: a database of this check's own on a server the suite runs.
+    server = restartable_registry(request.config)
+    url = server.create_database(f"restart_{secrets.token_hex(4)}")
     # A lease longer than the outage: this check is about the registry coming back, not about
     # a lease lost meanwhile (faults.fencing covers that).
-    bridge = stack(workers=1, env={"JOB_LEASE_SECONDS": "30"})
+    bridge = stack(workers=1, env={"JOB_LEASE_SECONDS": "30", "JOB_REGISTRY_URL": url})
     first, latch, _ = _hold(bridge)
     queued = [bridge.submit_ok("sleep", {"ms": 50}) for _ in range(5)]
     statuses = [bridge.job(job_id)["status"] for job_id in (first, *queued)]
