@@ -159,12 +159,14 @@ class Target:
         return broker_drained(self.stack)
 
     def broker_backlog(self) -> dict[str, int]:
-        """What the broker still holds: messages queued and messages delivered but not acked."""
+        """What the broker still holds: messages queued, messages delivered but not acked, and
+        the seconds left on kombu's redelivery-sweep lock (-2: not held)."""
         assert self.stack.redis is not None
         with self.stack.redis.client(0) as client:
             return {
                 "queued": int(client.llen(self.stack.env["CELERY_QUEUE"])),
                 "unacked": int(client.hlen("unacked")),
+                "sweepLockTtl": int(client.ttl("unacked_mutex")),
             }
 
     def worker_settings(self) -> dict[str, dict[str, Any]]:

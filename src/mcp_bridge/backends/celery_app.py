@@ -31,13 +31,18 @@ def make_celery(
     the dispatcher publishes it later, so a request never waits on broker reconnection.
     """
     app = Celery("mcp_bridge", broker=settings.celery_broker_url)
+    sweep = max(1, min(10, settings.celery_visibility_timeout // 10))
     transport_options = {
         "visibility_timeout": settings.celery_visibility_timeout,
         "socket_connect_timeout": settings.publish_timeout_seconds,
         # Sweep for messages past their visibility timeout every tenth of it (1–10 s), instead of
         # kombu's default of roughly every 100 s.
-        "unacked_restore_interval": max(1, min(10, settings.celery_visibility_timeout // 10)),
+        "unacked_restore_interval": sweep,
         "unacked_restore_throttle": 1,
+        # The sweep's lock outlives a worker killed mid-sweep (or a broker crash) until it
+        # expires, and no worker sweeps meanwhile: kombu's 300 s would stall every redelivery.
+        # Two sweep periods; overlapping sweeps are safe (each restore is a WATCH transaction).
+        "unacked_mutex_expire": 2 * sweep,
     }
     if publisher:
         transport_options["max_retries"] = 0
