@@ -242,7 +242,13 @@ def test_registry_restart_with_jobs_in_flight(stack, evidence, request):
     queued = [bridge.submit_ok("sleep", {"ms": 50}) for _ in range(5)]
     statuses = [bridge.job(job_id)["status"] for job_id in (first, *queued)]
     evidence.expect("statusesAtCrash", statuses, "==", ["running"] + ["queued"] * 5)
-    server.restart(kill=True)  # pg_ctl stop -m immediate: a crash, then WAL recovery
+    server.kill()  # pg_ctl stop -m immediate: a crash (WAL recovery on start)
+    down = bridge.http.get("/readyz")  # answers once the API gave up waiting for a connection
+    evidence.expect("readyzWhileDown", down.status_code, "==", 503)
+    evidence.expect(
+        "readyzRegistryOkWhileDown", down.json()["checks"]["registry"]["ok"], "==", False
+    )
+    server.start()
     latch.release()
     _assert_each_ran_once(bridge, [first, *queued], evidence)
     ready = bridge.http.get("/readyz")
