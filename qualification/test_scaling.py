@@ -224,7 +224,7 @@ def _raw_workers(bridge: BridgeStack, queue: str, count: int) -> list[ManagedPro
                     "-m",
                     "celery",
                     "-A",
-                    "qualification.raw_celery",
+                    f"{__package__}.raw_celery",
                     "worker",
                     "--pool",
                     "solo",

@@ -215,9 +215,20 @@ def report_context(
         "review": review,
         "unmapped": unmapped_checks(ci.ITEMS, evidence.checks),
         "unselected": evidence.record.unselected(),
+        "pictures": pictures(evidence),
         "evidence_prefix": "evidence/",
         "Status": Status,
     }
+
+
+def pictures(evidence: EvidenceDir) -> dict[str, str]:
+    """Verified SVG evidence (e.g. the chaos timeline), inlined by the HTML report."""
+    found = {}
+    for check in evidence.checks.values():
+        for item in check.evidence:
+            if item.ok and item.path.endswith(".svg"):
+                found[item.path] = (evidence.root / item.path).read_text(encoding="utf-8")
+    return found
 
 
 def report_json(context: dict[str, Any]) -> dict[str, Any]:
