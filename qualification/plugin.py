@@ -43,6 +43,7 @@ AREAS = {
     "security": "§4 security (tokens and roles)",
     "input": "§4 bad input",
     "mcp": "§4 MCP servers and the /mcp endpoint",
+    "power": "§4 the suite's power: seeded faults it must catch",
 }
 
 

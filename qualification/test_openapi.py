@@ -37,7 +37,11 @@ SERVER_ERROR = "ST101"  # schemathesis' failure code for a 5xx
 #: Long polls (`GET /v1/jobs/{id}?wait=`) are capped here so one request cannot eat the budget.
 MAX_WAIT_SECONDS = 2.0
 REQUEST_TIMEOUT = MAX_WAIT_SECONDS + 10  # the server's longest legitimate wait, plus margin
-STARTUP_AND_LAST_REQUEST = 20  # schemathesis' import and schema load, then one request in flight
+#: schemathesis' import and schema load (a cold interpreter on a busy machine).
+STARTUP_SECONDS = 60
+#: What a run may send at most before the suite calls it hung: every case of every phase, each
+#: taking the longest legitimate request; a generous bound reached only when something is wrong.
+MOST_REQUESTS = 5000
 SCHEMATHESIS = "import sys; from schemathesis.cli import schemathesis; sys.exit(schemathesis())"
 
 
@@ -46,10 +50,11 @@ class Caller:
     id: str
     roles: tuple[str, ...] | None  # None: no Authorization header
     forged: bool = False  # signed with a secret the service does not know
-    #: schemathesis' time budget per mode: fuzzing and stateful repeat until it is spent; the
+    #: Generated cases per operation (fuzzing) and per stateful scenario, by mode: a fixed amount
+    #: of work, so a slow machine takes longer but tests exactly as much (no time budget). The
     #: other callers run the finite examples and coverage phases (every operation, positive and
-    #: negative boundary cases), the budget only guards them.
-    seconds: dict[str, int] = field(default_factory=lambda: {"quick": 20, "release": 60})
+    #: negative boundary cases) to their end.
+    examples: dict[str, int] = field(default_factory=lambda: {"quick": 20, "release": 200})
 
     @property
     def stateful(self) -> bool:
@@ -58,7 +63,7 @@ class Caller:
 
 
 CALLERS = [
-    Caller("operator-token", ("operator",), seconds={"quick": 40, "release": 240}),
+    Caller("operator-token", ("operator",)),
     Caller("viewer-token", ("viewer",)),
     Caller("invalid-token", ("operator",), forged=True),
     Caller("missing-token", None),
@@ -75,7 +80,7 @@ def _operations(url: str) -> list[str]:
     return sorted(f"{m.upper()} {p}" for p, ops in doc["paths"].items() for m in ops)
 
 
-def _argv(api: BridgeStack, caller: Caller, budget: int, report: Path) -> list[str]:
+def _argv(api: BridgeStack, caller: Caller, examples: int, report: Path) -> list[str]:
     argv = [
         sys.executable,
         "-c",
@@ -84,8 +89,8 @@ def _argv(api: BridgeStack, caller: Caller, budget: int, report: Path) -> list[s
         f"{api.api.url}/openapi.json",
         "--checks",
         ",".join(CHECKS),
-        "--max-time",
-        str(budget),
+        "--max-examples",
+        str(examples),
         "--request-timeout",
         str(REQUEST_TIMEOUT),
         "--workers",
@@ -113,14 +118,14 @@ def _start(api: BridgeStack, caller: Caller, mode: str, workdir: Path) -> Callab
     """Start one caller's schemathesis run; the returned function waits for it."""
     folder = workdir / caller.id
     folder.mkdir()
-    budget = caller.seconds[mode]
+    examples = caller.examples[mode]
     output = (folder / "output.txt").open("w")
-    argv = _argv(api, caller, budget, folder / "report.json")
+    argv = _argv(api, caller, examples, folder / "report.json")
     started = time.monotonic()
     process = subprocess.Popen(argv, cwd=folder, stdout=output, stderr=subprocess.STDOUT)
 
     def finish() -> Run:
-        deadline = budget + REQUEST_TIMEOUT + 60  # the budget, one request in flight, start-up
+        deadline = STARTUP_SECONDS + MOST_REQUESTS * REQUEST_TIMEOUT  # only when hung
         try:
             process.wait(timeout=max(deadline - (time.monotonic() - started), 1))
         finally:
@@ -129,7 +134,7 @@ def _start(api: BridgeStack, caller: Caller, mode: str, workdir: Path) -> Callab
             output.close()
         report_path = folder / "report.json"
         report = json.loads(report_path.read_text()) if report_path.exists() else {}
-        return Run(report, (folder / "output.txt").read_text(), budget)
+        return Run(report, (folder / "output.txt").read_text(), examples)
 
     return finish
 
@@ -148,7 +153,7 @@ def _run_all(api: BridgeStack, mode: str, workdir: Path) -> tuple[dict[str, Run]
 class Run:
     report: dict[str, Any]
     output: str
-    budget: int
+    examples: int
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -160,7 +165,7 @@ class Run:
             "operationsTested": self.report.get("operations", {}).get("tested"),
             "phases": {n: p.get("status") for n, p in self.report.get("phases", {}).items()},
             "schemathesisSeconds": round(self.report.get("running_time", 0), 1),
-            "timeBudgetSeconds": self.budget,
+            "examplesPerOperation": self.examples,
             "seed": self.report.get("seed"),
             "errors": len(self.report.get("errors", [])),
             "failures": [
@@ -210,6 +215,3 @@ def test_api_conforms_to_its_openapi(api, qualification_mode, tmp_path, evidence
     )
     stateful = {c.id: summaries[c.id]["phases"].get("stateful") for c in CALLERS if c.stateful}
     evidence.expect("statefulPhase", stateful, "==", {name: "success" for name in stateful})
-    longest = max(c.seconds[qualification_mode] for c in CALLERS)
-    # The budget plus start-up and one last request: quick mode stays within 60 s.
-    evidence.expect("seconds", round(seconds, 1), "<=", longest + STARTUP_AND_LAST_REQUEST)
