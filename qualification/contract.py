@@ -42,6 +42,7 @@ CATALOGUE: dict[str, str] = {
     "idempotency.same-key": "4",
     "idempotency.concurrent": "4",
     "idempotency.conflict": "4",
+    "idempotency.subject-scope": "4",
     "idempotency.eager": "4",
     "idempotency.inline": "4",
     "idempotency.restart": "4",

@@ -51,8 +51,9 @@ def _check_rules(bridge: BridgeStack, evidence) -> None:
     first = bridge.submit("echo", {"message": "a"}, key=key)
     again = bridge.submit("echo", {"message": "a"}, key=key)
     other = bridge.submit("echo", {"message": "b"}, key=key)
-    assert (first.status_code, again.status_code, other.status_code) == (202, 200, 422)
-    assert again.json()["id"] == first.json()["id"]
+    statuses = [first.status_code, again.status_code, other.status_code]
+    evidence.expect("firstReplayOtherBody", statuses, "==", [202, 200, 422])
+    evidence.expect("replaySameJob", again.json()["id"] == first.json()["id"], "==", True)
 
     race_key = _key()
     responses = _concurrent_posts(bridge, race_key, CONCURRENT_POSTS)
@@ -64,19 +65,11 @@ def _check_rules(bridge: BridgeStack, evidence) -> None:
     if job_id:
         bridge.wait_terminal([job_id])
         executions = len(bridge.executions(job_id))
-    evidence.measure(
-        concurrentPosts=CONCURRENT_POSTS,
-        created=codes.count(202),
-        replayed=codes.count(200),
-        jobRows=len(rows),
-        executions=executions,
-    )
-    evidence.threshold(
-        created="== 1", replayed=f"== {CONCURRENT_POSTS - 1}", jobRows="== 1", executions="== 1"
-    )
-    assert codes.count(202) == 1 and codes.count(200) == CONCURRENT_POSTS - 1, codes
-    assert len(rows) == 1 and job_id is not None
-    assert executions == 1
+    evidence.measure(concurrentPosts=CONCURRENT_POSTS)
+    evidence.expect("created", codes.count(202), "==", 1)
+    evidence.expect("replayed", codes.count(200), "==", CONCURRENT_POSTS - 1)
+    evidence.expect("jobRows", len(rows), "==", 1)
+    evidence.expect("executions", executions, "==", 1)
 
 
 @pytest.mark.check(
@@ -88,15 +81,11 @@ def test_same_key_same_job(shared_stack, evidence):
     key = _key()
     first = shared_stack.submit("echo", {"message": "x"}, key=key)
     again = shared_stack.submit("echo", {"message": "x"}, key=key)
-    evidence.measure(
-        first=first.status_code,
-        replay=again.status_code,
-        sameJob=first.json()["id"] == again.json()["id"],
-    )
-    evidence.threshold(first="== 202", replay="== 200", sameJob="true")
-    assert first.status_code == 202 and again.status_code == 200
-    assert again.json()["id"] == first.json()["id"]
-    assert first.headers["Location"] == f"/v1/jobs/{first.json()['id']}"
+    evidence.expect("first", first.status_code, "==", 202)
+    evidence.expect("replay", again.status_code, "==", 200)
+    evidence.expect("sameJob", first.json()["id"] == again.json().get("id"), "==", True)
+    location = first.headers.get("Location")
+    evidence.expect("location", location, "==", f"/v1/jobs/{first.json()['id']}")
 
 
 @pytest.mark.check(
@@ -110,15 +99,11 @@ def test_same_key_other_body_conflicts(shared_stack, evidence):
     before = len(shared_stack.registry_rows())
     clash = shared_stack.submit("echo", {"message": "y"}, key=key)
     other_tool = shared_stack.submit("sleep", {"ms": 1}, key=key)
-    evidence.measure(
-        otherArguments=clash.status_code,
-        otherTool=other_tool.status_code,
-        rowsAdded=len(shared_stack.registry_rows()) - before,
-    )
-    evidence.threshold(otherArguments="== 422", otherTool="== 422", rowsAdded="== 0")
-    assert clash.status_code == 422 and other_tool.status_code == 422
-    assert clash.headers["content-type"].startswith("application/problem+json")
-    assert len(shared_stack.registry_rows()) == before
+    evidence.expect("otherArguments", clash.status_code, "==", 422)
+    evidence.expect("otherTool", other_tool.status_code, "==", 422)
+    content_type = clash.headers.get("content-type", "").split(";")[0]
+    evidence.expect("contentType", content_type, "==", "application/problem+json")
+    evidence.expect("rowsAdded", len(shared_stack.registry_rows()) - before, "==", 0)
 
 
 @pytest.mark.check(
@@ -132,20 +117,40 @@ def test_concurrent_posts_one_job(shared_stack, evidence):
     codes = [r.status_code for r in responses]
     ids = {r.json().get("id") for r in responses}
     rows = [r for r in shared_stack.registry_rows() if r["idempotency_key"] == key]
-    assert len(ids) == 1, ids
+    evidence.expect("distinctJobIds", len(ids), "==", 1, note=str(sorted(map(str, ids)))[:200])
     job_id = ids.pop()
     shared_stack.wait_terminal([job_id])
     runs = shared_stack.executions(job_id)
-    evidence.measure(
-        posts=len(codes),
-        created=codes.count(202),
-        replayed=codes.count(200),
-        jobRows=len(rows),
-        executions=len(runs),
+    evidence.measure(posts=len(codes))
+    evidence.expect("created", codes.count(202), "==", 1)
+    evidence.expect("replayed", codes.count(200), "==", CONCURRENT_POSTS - 1)
+    evidence.expect("jobRows", len(rows), "==", 1)
+    evidence.expect("executions", len(runs), "==", 1)
+
+
+@pytest.mark.check(
+    "idempotency.subject-scope",
+    section="4",
+    title="A key is scoped to its subject: two subjects with one key get two jobs",
+)
+def test_key_is_scoped_to_the_subject(shared_stack, evidence):
+    key = _key()
+    alice = shared_stack.token(subject=f"alice-{key}")
+    bob = shared_stack.token(subject=f"bob-{key}")
+    first = shared_stack.submit("echo", {"message": key}, key=key, token=alice)
+    other = shared_stack.submit("echo", {"message": key}, key=key, token=bob)
+    replay = shared_stack.submit("echo", {"message": key}, key=key, token=bob)
+    evidence.expect(
+        "statuses",
+        [first.status_code, other.status_code, replay.status_code],
+        "==",
+        [202, 202, 200],
+        note="alice, bob, bob again",
     )
-    evidence.threshold(created="== 1", jobRows="== 1", executions="== 1")
-    assert codes.count(202) == 1 and codes.count(200) == CONCURRENT_POSTS - 1
-    assert len(rows) == 1 and len(runs) == 1
+    ids = [r.json().get("id") for r in (first, other, replay)]
+    evidence.expect("twoJobs", ids[0] != ids[1] and ids[1] == ids[2], "==", True, note=str(ids))
+    rows = [r for r in shared_stack.registry_rows() if r["idempotency_key"] == key]
+    evidence.expect("jobRows", len(rows), "==", 2)
 
 
 @pytest.mark.check(
@@ -155,20 +160,15 @@ def test_key_survives_api_restart(stack, evidence):
     bridge = stack(workers=0)
     key = "k" * 255  # the longest key allowed
     first = bridge.submit("echo", {"message": "before"}, key=key)
-    assert first.status_code == 202
+    evidence.expect("first", first.status_code, "==", 202)
     bridge.api.kill()
     bridge.api.start()
     again = bridge.submit("echo", {"message": "before"}, key=key)
     clash = bridge.submit("echo", {"message": "after"}, key=key)
-    evidence.measure(
-        replay=again.status_code,
-        conflict=clash.status_code,
-        keyLength=len(key),
-        sameJob=again.json().get("id") == first.json()["id"],
-    )
-    evidence.threshold(replay="== 200", conflict="== 422", sameJob="true")
-    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
-    assert clash.status_code == 422
+    evidence.measure(keyLength=len(key))
+    evidence.expect("replay", again.status_code, "==", 200)
+    evidence.expect("sameJob", again.json().get("id") == first.json()["id"], "==", True)
+    evidence.expect("conflict", clash.status_code, "==", 422)
 
 
 @pytest.mark.check(
