@@ -54,6 +54,7 @@ CATALOGUE: dict[str, str] = {
     "faults.broker-down": "4",
     "faults.visibility-timeout": "4",
     "faults.cancel-durable": "4",
+    "faults.cancel-running": "4",
     "faults.registry-restart": "4",
     "faults.chaos": "4",
     "faults.worker-conformance": "4",

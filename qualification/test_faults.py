@@ -227,6 +227,30 @@ def test_cancel_without_workers_holds(stack, evidence):
 
 
 @pytest.mark.check(
+    "faults.cancel-running",
+    section="4",
+    title="A cancel of a running job stops its tool: the job ends cancelled, once, unreleased",
+)
+def test_cancel_running_job_stops_it(stack, evidence):
+    bridge = stack(workers=1)
+    job_id, latch, _ = _hold(bridge)  # in the tool, held until released or cancelled
+    cancel = bridge.http.post(f"/v1/jobs/{job_id}/cancel", headers=bridge.headers())
+    body = cancel.json()
+    evidence.expect(
+        "cancelResponse",
+        [cancel.status_code, body.get("status"), body.get("cancelRequested")],
+        "in",
+        [[200, "running", True], [200, "cancelled", True]],
+    )
+    # The latch is never released: only the cancel can end the tool before its bound.
+    job, runs = _final_state(bridge, job_id, bridge.deadlines.cancel_noticed())
+    evidence.attach_json("executions.json", runs)
+    evidence.expect("status", job["status"], "==", "cancelled")
+    evidence.expect("outcomes", [run["outcome"] for run in runs], "==", ["cancelled"])
+    evidence.expect("latchReleased", latch.released, "==", False)
+
+
+@pytest.mark.check(
     "faults.registry-restart",
     section="4",
     title="The PostgreSQL registry crashed and restarted with jobs running and queued: none lost",
