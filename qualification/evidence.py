@@ -90,10 +90,6 @@ class CheckRecorder:
         """Context figures (not asserted): shown in the report beside the expectations."""
         self.measured.update(values)
 
-    def threshold(self, **values: Any) -> None:
-        """Transitional: free-text targets, kept as context until every check uses `expect`."""
-        self.measured.setdefault("targets", {}).update(values)
-
     def expect(self, name: str, measured: Any, op: Op, limit: Any, note: str | None = None) -> None:
         """Record `measured op limit` and assert it: the one way a check states a target."""
         met = bool(OPS[op](measured, limit))

@@ -137,9 +137,7 @@ def relative_speedup_ci(
 
     def statistic(x1, x4, y1, y4, axis=-1):
         med = np.median
-        return (med(x1, axis=axis) / med(x4, axis=axis)) / (
-            med(y1, axis=axis) / med(y4, axis=axis)
-        )
+        return (med(x1, axis=axis) / med(x4, axis=axis)) / (med(y1, axis=axis) / med(y4, axis=axis))
 
     result = stats.bootstrap(
         tuple(data),

@@ -61,7 +61,6 @@ def _refused(
     for proc in procs.values():
         evidence.attach(proc.log_path)
     evidence.measure(refusals=results)
-    evidence.threshold(refusals=launch.REFUSAL_THRESHOLD)
     for name, (variable, _, _) in cases.items():
         launch.assert_refused(name, results[name], variable)
 
@@ -151,13 +150,6 @@ def test_checklist_env_vars(checklist_stack, evidence):
         attempts=[(a["worker"], a["outcome"]) for a in attempts],
         readyzJobBackend=ready.get("jobBackend"),
     )
-    evidence.threshold(
-        jobBackend="celery in every process",
-        status="succeeded",
-        registryRows="== 1",
-        attempts="one, on a Celery worker, succeeded",
-        readyzJobBackend="celery",
-    )
     assert set(seen) == {"api", "worker-1"}
     for name, env in seen.items():
         missing = [var for var in CHECKLIST_VARS if not env[var]]
@@ -211,10 +203,6 @@ def test_readyz_reports_celery(checklist_stack, tmp_path, evidence):
         | {name: check.get("ok") for name, check in body.get("checks", {}).items()},
         unreachable={"status": unreachable.status_code, "jobBackend": dead.get("jobBackend")}
         | {name: check.get("ok") for name, check in dead.get("checks", {}).items()},
-    )
-    evidence.threshold(
-        reachable="200, jobBackend celery, broker ok, registry ok",
-        unreachable="503, jobBackend celery, broker not ok",
     )
     assert reachable.status_code == 200, body
     assert body["status"] == "ready" and body["jobBackend"] == "celery"
@@ -295,12 +283,6 @@ def test_api_start_command(checklist_stack, tmp_path, evidence):
         exitCodeOnSigterm=exit_code,
         gracefulShutdown="Application shutdown complete" in log,
     )
-    evidence.threshold(
-        healthz="200 {'status': 'ok'}",
-        readyz="200, jobBackend celery",
-        listening="0.0.0.0",
-        gracefulShutdown=True,
-    )
     assert health.status_code == 200 and health.json() == {"status": "ok"}
     assert ready.status_code == 200 and ready.json()["jobBackend"] == "celery", ready.text
     assert re.search(rf"Uvicorn running on http://0\.0\.0\.0:{port}\b", log), log
@@ -351,13 +333,6 @@ def test_token_command(checklist_stack, tmp_path, evidence):
         owner=submitted.json().get("owner"),
         readStatus=read.status_code,
         otherSecretStatus=forged.status_code,
-    )
-    evidence.threshold(
-        exitCode="== 0",
-        submitStatus="== 202",
-        owner="bench",
-        readStatus="== 200",
-        otherSecretStatus="== 401",
     )
     assert submitted.status_code == 202, submitted.text
     assert submitted.json()["owner"] == "bench"
@@ -419,12 +394,6 @@ def test_worker_start_command(stack, tmp_path, evidence):
         makeExitCode=exit_code,
         warmShutdown="Warm shutdown" in log,
         processesLeft=len(left),
-    )
-    evidence.threshold(
-        status="succeeded",
-        executedBy="one run, by this worker",
-        makeExitCode="== 0",
-        processesLeft="== 0",
     )
     assert job["status"] == "succeeded" and len(runs) == 1
     assert [run["worker"] for run in runs] == nodes[:1], (runs, nodes)

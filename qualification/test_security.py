@@ -77,7 +77,6 @@ def _each_refused_everywhere(
     """`_refused_everywhere` for each named token, recorded as `statuses`."""
     statuses = {name: _refused_everywhere(bridge, token, job_id) for name, token in tokens.items()}
     evidence.measure(statuses=statuses)
-    evidence.threshold(statuses="all 401")
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +127,6 @@ def test_missing_token(bridge, finished_job, evidence):
         statuses=_statuses(calls),
         rowsAdded=len(bridge.registry_rows()) - rows,
     )
-    evidence.threshold(statuses="all 401 + WWW-Authenticate: Bearer", rowsAdded="== 0")
     for response in calls.values():
         _assert_unauthorized(response)
     assert len(bridge.registry_rows()) == rows
@@ -147,7 +145,6 @@ def test_expired_token(bridge, finished_job, evidence):
     statuses = _refused_everywhere(bridge, expired, finished_job)
     control = bridge.http.get(f"/v1/jobs/{finished_job}", headers=bridge.headers(fresh))
     evidence.measure(expiredStatuses=statuses, freshTokenStatus=control.status_code)
-    evidence.threshold(expiredStatuses="all 401", freshTokenStatus="== 200")
     assert control.status_code == 200, control.text
 
 
@@ -161,7 +158,6 @@ def test_tampered_token(bridge, finished_job, evidence):
     # control: the genuine token, which every case below is derived from, is accepted
     control = bridge.http.get("/v1/jobs", headers=bridge.headers(genuine))
     evidence.measure(genuineTokenStatus=control.status_code)
-    evidence.threshold(genuineTokenStatus="== 200")
     assert control.status_code == 200, control.text
     header, payload, signature = genuine.split(".")
     claims = _unb64(payload)
@@ -230,7 +226,6 @@ def test_wrong_role(bridge, finished_job, evidence):
         viewerReadOwnJob=viewer_read.status_code,
         rowsAdded=len(bridge.registry_rows()) - rows,
     )
-    evidence.threshold(statuses="all 403", viewerReadOwnJob="== 200", rowsAdded="== 0")
     for response in calls.values():
         _assert_problem(response, 403)
     assert len(bridge.registry_rows()) == rows, "a refused role created a job"
@@ -277,13 +272,6 @@ def test_isolation(bridge, evidence):
         jobInAdminList=job_id in {item["id"] for item in admin_list["items"]},
         finalStatus=job["status"],
         cancelRequested=job["cancelRequested"],
-    )
-    evidence.threshold(
-        bobStatuses="all 404 (same problem as an unknown id)",
-        jobInBobsLists=False,
-        adminReadStatus="== 200",
-        jobInAdminList=True,
-        finalStatus="succeeded (B's cancel had no effect)",
     )
     for response in bob_calls.values():
         body = _assert_problem(response, 404)
@@ -356,11 +344,6 @@ def test_production_refuses_dev_secret(tmp_path, evidence):
         thirtyTwoByteSecretStarted=accepted.started,
         thirtyTwoByteProbes=probes,
         thirtyTwoByteExitOnSigterm=exits[accepted.name],
-    )
-    evidence.threshold(
-        refused=launch.REFUSAL_THRESHOLD,
-        thirtyTwoByteSecretStarted=True,
-        thirtyTwoByteProbes="AUTH_SECRET token 200, dev-secret token 401",
     )
     for name, (variable, _) in refused_cases.items():
         launch.assert_refused(name, results[name], variable)

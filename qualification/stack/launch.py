@@ -29,8 +29,6 @@ BRIDGE_VAR_PREFIXES = (
     "DISPATCH_",
     "PUBLISH_",
 )
-#: The evidence threshold that `assert_refused` enforces.
-REFUSAL_THRESHOLD = "exit != 0, exactly one output line naming the variable, no traceback"
 
 
 def shell_env(*layers: dict[str, str]) -> dict[str, str]:
