@@ -139,3 +139,15 @@ def test_failure_line_names_the_first_bad_job() -> None:
     ]
     assert _failure_line(jobs) == "job 2 (sleep) failed: boom (1 more did not succeed)"
     assert _failure_line(jobs[:1]) is None
+
+
+def test_artefacts_name_the_registry_an_api_serves() -> None:
+    from mcp_bridge.benchmarking.runner import _served_registry, registry_kind
+
+    served = {"checks": {"registry": {"ok": True, "detail": "writable: postgresql://u:pw@h/db"}}}
+    assert _served_registry(served)["registryKind"] == "postgresql"
+    assert "pw" not in _served_registry(served)["registry"]
+    file = {"checks": {"registry": {"ok": True, "detail": "writable: var/jobs/registry.db"}}}
+    assert _served_registry(file) == {"registry": "var/jobs/registry.db", "registryKind": "sqlite"}
+    assert _served_registry({}) == {"registryKind": "unknown"}
+    assert registry_kind("postgres://h/db") == "postgresql"

@@ -238,8 +238,10 @@ async def _asgi_target(options: BenchmarkOptions) -> AsyncIterator[Target]:
         except ConfigError as error:
             raise BenchmarkError(str(error)) from None
         token = options.token or mint(BENCH_SUBJECT, ["operator"], settings.signing_secret)
+        location = settings.job_registry_url or str(settings.job_registry_path)
         parameters: dict[str, Any] = {
-            "registry": "temporary" if own_registry else str(settings.job_registry_path),
+            "registry": "temporary" if own_registry else redact_url(location),
+            "registryKind": registry_kind(location),
         }
         if settings.job_backend == "inline":
             parameters["inlineBackendConcurrency"] = settings.inline_concurrency
@@ -322,7 +324,7 @@ async def _http_target(options: BenchmarkOptions) -> AsyncIterator[Target]:
                     options.celery_inline_worker_concurrency,
                 ),
                 base_url,
-                {"celerySettingsFrom": "local environment"},
+                {"celerySettingsFrom": "local environment", **_served_registry(readiness)},
             )
 
 
@@ -389,6 +391,20 @@ async def _readiness(client: httpx.AsyncClient, base_url: str) -> dict[str, Any]
             f"{_where(base_url)} is not ready ({'; '.join(failing) or response.status_code})"
         )
     return body
+
+
+def registry_kind(location: str) -> str:
+    """`postgresql` for a database URL, else `sqlite` (a file path)."""
+    return "postgresql" if location.startswith(("postgresql://", "postgres://")) else "sqlite"
+
+
+def _served_registry(readiness: dict[str, Any]) -> dict[str, Any]:
+    """The registry an API reports in /readyz (`writable: <location>`), URL redacted."""
+    detail = ((readiness.get("checks") or {}).get("registry") or {}).get("detail")
+    if not isinstance(detail, str) or not detail.startswith("writable: "):
+        return {"registryKind": "unknown"}
+    location = detail.removeprefix("writable: ")
+    return {"registry": redact_url(location), "registryKind": registry_kind(location)}
 
 
 async def _preflight(target: Target) -> set[str]:
