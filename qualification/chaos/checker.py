@@ -124,7 +124,7 @@ class Checker:
         self._metrics()
         self._server_errors()
         final = Counter(job.get("status") for job in self.verdict.final.values())
-        self.verdict.counts = {
+        self.verdict.counts |= {
             "operations": len(ops),
             "acknowledgedJobs": len(acked),
             "finalStatuses": dict(sorted(final.items(), key=str)),
