@@ -63,6 +63,7 @@ CATALOGUE: dict[str, str] = {
     "faults.fencing": "4",
     # §4 monitoring, security, input, MCP
     "monitoring.histograms": "4",
+    "monitoring.metrics-token": "4",
     "security.missing-token": "4",
     "security.tampered-token": "4",
     "security.expired-token": "4",

@@ -4,6 +4,7 @@ queue depth, and they account for exactly the jobs the Celery workers ran."""
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from collections import Counter
 from typing import Any
@@ -180,3 +181,31 @@ def test_histograms_account_for_jobs(shared_stack, evidence):
     )
     evidence.expect("queueDepthDuring", during.value(DEPTH), "==", len(JOBS) - 1)
     evidence.expect("queueDepthAfter", after.value(DEPTH), "==", 0)
+
+
+@pytest.mark.check(
+    "monitoring.metrics-token",
+    section="4",
+    title="With METRICS_TOKEN set, /metrics answers only that bearer token (401 otherwise)",
+)
+def test_metrics_token_guards_the_scrape(stack, evidence):
+    token = secrets.token_urlsafe(24)
+    bridge = stack(workers=0, env={"METRICS_TOKEN": token})
+    attempts = {
+        "none": {},
+        "other-token": {"Authorization": f"Bearer {secrets.token_urlsafe(24)}"},
+        "job-token": bridge.headers(),
+        "token-without-scheme": {"Authorization": token},
+        "metrics-token": {"Authorization": f"Bearer {token}"},
+    }
+    statuses = {
+        name: bridge.http.get("/metrics", headers=h).status_code for name, h in attempts.items()
+    }
+    evidence.expect(
+        "statuses",
+        statuses,
+        "==",
+        {name: 200 if name == "metrics-token" else 401 for name in attempts},
+    )
+    scrape = bridge.http.get("/metrics", headers=attempts["metrics-token"]).text
+    evidence.expect("scrapeNamesJobMetrics", SUBMITTED.removesuffix("_total") in scrape, "==", True)

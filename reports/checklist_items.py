@@ -205,7 +205,7 @@ ITEMS: tuple[ChecklistItem, ...] = (
         "4",
         "Monitoring",
         "Prometheus `/metrics` exposes queue/runtime histograms.",
-        checks=("monitoring.histograms",),
+        checks=_area("monitoring."),
     ),
     ChecklistItem(
         "4.4",
