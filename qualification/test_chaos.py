@@ -24,7 +24,7 @@ pytestmark = pytest.mark.faults
 #: The quick run: about 300 jobs and 10 faults, within 90 s on a 2-core machine.
 QUICK_SECONDS = 32.0
 QUICK_INTERVAL = 2.6
-QUICK_RATE = 9.5  # client operations per second
+QUICK_RATE = 11.5  # client operations per second
 WORKERS = 3
 #: Short redelivery and re-publish periods, so a job stranded by a fault is rescued within the run.
 CHAOS_ENV = {"CELERY_VISIBILITY_TIMEOUT": "10", "JOB_REDISPATCH_SECONDS": "10"}
