@@ -52,6 +52,9 @@ def test_seeded_faults_are_caught(request, evidence, tmp_path):
     )
     invalid = [r.line() for r in score.results if r.verdict is Verdict.INVALID]
     evidence.expect("invalidFaults", invalid, "==", [])
+    unverified = [r.line() for r in score.unverified]
+    if unverified and not missed:  # the score cannot be read: UNKNOWN, never a pass
+        pytest.skip(f"faults whose checks did not run: {'; '.join(unverified)}"[:500])
     evidence.expect(
         "caughtShare",
         round(score.share, 3),

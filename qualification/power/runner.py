@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from ..contract import CATALOGUE, CheckRecord, Outcome, base_id
+from ..contract import CATALOGUE, CheckRecord, Outcome, RunRecord, base_id
 
 HERE = Path(__file__).resolve().parent
 CATALOGUE_FILE = HERE / "catalogue.toml"
@@ -33,7 +33,8 @@ IMPORT_SECONDS = 120  # a cold interpreter importing the bridge on a busy machin
 class Verdict(StrEnum):
     CAUGHT = "CAUGHT"
     MISSED = "MISSED"
-    INVALID = "INVALID"
+    INVALID = "INVALID"  # the fault cannot be applied, or the copy does not import
+    UNVERIFIED = "UNVERIFIED"  # its checks did not all run and pass or fail: never "missed"
 
 
 @dataclass(frozen=True)
@@ -172,13 +173,30 @@ def run_fault(fault: Fault, pytest_args: list[str], workdir: Path) -> FaultResul
         *[f"--check-id={check}" for check in fault.checks],
         *pytest_args,
     ]
-    subprocess.run(command, env=_env(src), capture_output=True, text=True, check=False)
-    failed = []
-    for record_path in sorted((evidence / "checks").glob("*.json")):
-        record = CheckRecord.model_validate_json(record_path.read_bytes())
+    done = subprocess.run(command, env=_env(src), capture_output=True, text=True, check=False)
+    seconds = round(time.monotonic() - started, 1)
+    run_json = evidence / "run.json"
+    expected = (
+        RunRecord.model_validate_json(run_json.read_bytes()).expected if run_json.exists() else []
+    )
+    if not expected:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-1:] or [f"exit {done.returncode}"]
+        return FaultResult(
+            fault.id, Verdict.UNVERIFIED, detail=f"no check ran: {tail[0]}"[:300], seconds=seconds
+        )
+    failed, unrun = [], []
+    for check_id in expected:
+        path = evidence / "checks" / f"{check_id}.json"
+        if not path.exists():
+            unrun.append(f"{check_id} (no record)")
+            continue
+        record = CheckRecord.model_validate_json(path.read_bytes())
         if record.outcome in (Outcome.FAILED, Outcome.ERROR):
             failed.append(f"{record.id} ({record.reason or record.outcome.value})"[:300])
-    seconds = round(time.monotonic() - started, 1)
+        elif record.outcome is not Outcome.PASSED:
+            unrun.append(f"{record.id} ({record.outcome.value}: {record.reason})"[:300])
+    if not failed and unrun:
+        return FaultResult(fault.id, Verdict.UNVERIFIED, detail="; ".join(unrun), seconds=seconds)
     if not failed:
         return FaultResult(fault.id, Verdict.MISSED, detail="every check passed", seconds=seconds)
     named = any(base_id(entry.split(" ")[0]) in fault.checks for entry in failed)
@@ -188,6 +206,10 @@ def run_fault(fault: Fault, pytest_args: list[str], workdir: Path) -> FaultResul
 @dataclass
 class Score:
     results: list[FaultResult]
+
+    @property
+    def unverified(self) -> list[FaultResult]:
+        return [r for r in self.results if r.verdict is Verdict.UNVERIFIED]
 
     @property
     def valid(self) -> list[FaultResult]:
@@ -204,7 +226,8 @@ class Score:
     def line(self) -> str:
         return (
             f"power: the suite caught {self.caught}/{len(self.valid)} seeded faults "
-            f"({self.share:.0%}); {len(self.results) - len(self.valid)} invalid"
+            f"({self.share:.0%}); {len(self.results) - len(self.valid)} invalid, "
+            f"{len(self.unverified)} unverified"
         )
 
     def as_dict(self) -> dict:
@@ -214,6 +237,7 @@ class Score:
             "share": round(self.share, 4),
             "missed": [r.id for r in self.results if r.verdict is Verdict.MISSED],
             "invalid": [r.id for r in self.results if r.verdict is Verdict.INVALID],
+            "unverified": [r.id for r in self.unverified],
             "flagged": [r.id for r in self.results if r.flagged],
             "results": [asdict(r) for r in self.results],
         }

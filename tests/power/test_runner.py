@@ -63,3 +63,10 @@ def test_a_real_fault_is_caught_by_the_check_it_names(tmp_path: Path) -> None:
     result = run_fault(faults["auth.expiry-ignored"], ["--redis=binary"], tmp_path)
     assert result.verdict is Verdict.CAUGHT and result.named_caught, result.line()
     assert any(entry.startswith("security.expired-token") for entry in result.caught_by)
+
+
+def test_a_fault_whose_checks_never_ran_is_unverified_not_missed(tmp_path: Path) -> None:
+    """A nested run that executes nothing (here: an unknown pytest option) proves nothing."""
+    faults = {f.id: f for f in load_catalogue()}
+    result = run_fault(faults["auth.expiry-ignored"], ["--no-such-option"], tmp_path)
+    assert result.verdict is Verdict.UNVERIFIED, result.line()
