@@ -76,6 +76,7 @@ CATALOGUE: dict[str, str] = {
     "mcp.stdio": "4",
     "mcp.http": "4",
     "mcp.server-crash": "4",
+    "mcp.server-gone-idle": "4",
     "mcp.tool-timeout": "4",
     "mcp.endpoint": "4",
     # §4 the suite's own power (seeded faults)

@@ -4,6 +4,7 @@ included, and the bridge's own `/mcp` endpoint driven by the SDK's client (`mcp.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import httpx2
+import psutil
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -182,6 +184,54 @@ def test_mcp_server_crash_mid_call(stack, evidence, tmp_path):
         "==",
         [{"message": f"after-{i}"} for i in range(3)],
         note="the next calls restart the server",
+    )
+
+
+def _demo_servers(bridge: BridgeStack) -> list[psutil.Process]:
+    """The demo MCP server processes the workers spawned (stdio: children of a worker)."""
+    found = []
+    for worker in bridge.workers:
+        for child in psutil.Process(worker.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "mcp_bridge.demo_server" in " ".join(child.cmdline()):
+                    found.append(child)
+    return found
+
+
+@pytest.mark.check(
+    "mcp.server-gone-idle",
+    section="4",
+    title="An MCP server that went away between calls (stdio killed, HTTP restarted and its "
+    "session forgotten): the next call runs on a fresh session, in the same attempt",
+)
+def test_mcp_server_gone_between_calls(stack, evidence, tmp_path, http_demo):
+    servers = {"demo": DEMO, "remote": {"url": http_demo.url}}
+    bridge = mcp_stack(stack, servers_file(tmp_path, servers), evidence, workers=1)
+    warm = [bridge.submit_ok(f"{name}.echo", {"message": "warm"}) for name in servers]
+    bridge.wait_terminal(warm, timeout=bridge.deadlines.jobs(len(warm), spawn=True))
+    stdio = _demo_servers(bridge)
+    evidence.expect("idleStdioServers", len(stdio), "==", 1)
+    stdio[0].kill()  # nobody is calling it: the worker learns of it only when it next calls
+    stdio[0].wait(timeout=PROBE_SECONDS)
+    http_demo.restart()  # a new process: the worker's session id means nothing to it
+    after = {name: bridge.submit_ok(f"{name}.echo", {"message": name}) for name in servers}
+    jobs = bridge.wait_terminal(
+        after.values(), timeout=bridge.deadlines.jobs(len(after), spawn=True)
+    )
+    seen = {name: jobs[job_id] for name, job_id in after.items()}
+    evidence.expect(
+        "statuses",
+        {name: job["status"] for name, job in seen.items()},
+        "==",
+        {name: "succeeded" for name in servers},
+        note=str({name: job.get("error") for name, job in seen.items()}),
+    )
+    evidence.expect("attempts", [job["attempts"] for job in seen.values()], "==", [1, 1])
+    evidence.expect(
+        "results",
+        [job.get("result") for job in seen.values()],
+        "==",
+        [{"message": name} for name in servers],
     )
 
 
