@@ -11,13 +11,13 @@ from collections import Counter
 
 import pytest
 
-from qualification.chaos.checker import KINDS, Checker, epoch
-from qualification.chaos.generator import Generator, Workload
-from qualification.chaos.history import History
-from qualification.chaos.nemesis import Nemesis, plan_dump, schedule
-from qualification.chaos.target import Target
-from qualification.chaos.timeline import svg
-from qualification.plugin import progress
+from .chaos.checker import KINDS, Checker, epoch
+from .chaos.generator import Generator, Workload
+from .chaos.history import History
+from .chaos.nemesis import Nemesis, plan_dump, schedule
+from .chaos.target import Target
+from .chaos.timeline import svg
+from .plugin import progress
 
 pytestmark = pytest.mark.faults
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from qualification.chaos.target import TERMINAL, Target
-from qualification.stack.latch import Latch
-from qualification.stack.process import wait_until
+from .chaos.target import TERMINAL, Target
+from .stack.latch import Latch
+from .stack.process import wait_until
 
 pytestmark = pytest.mark.faults
 

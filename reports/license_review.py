@@ -22,6 +22,7 @@ from .licenses import (
     load_policy,
     review_sbom,
 )
+from .project import read_version
 from .render import make_env, render
 from .sbom import SbomError, generate_sbom, load_sbom
 
@@ -73,8 +74,7 @@ def regenerate(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from reports.errors import ReportInputError
-    from reports.generate import read_version  # local: generate imports this module
+    from .errors import ReportInputError
 
     parser = argparse.ArgumentParser(prog="python -m reports.license_review")
     parser.add_argument("--repo-root", type=Path, default=Path("."))

@@ -20,8 +20,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from qualification.chaos.history import History, Op
-from qualification.chaos.target import TERMINAL, Target
+from .history import History, Op
+from .target import TERMINAL, Target
 
 KINDS = ("lost", "duplicated", "resurrected", "late-run", "idempotency", "metrics", "server-error")
 

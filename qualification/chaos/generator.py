@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from qualification.chaos.history import History, Op
-from qualification.chaos.target import Client, Target
-from qualification.stack.latch import BOUND_MS, Latch
+from ..stack.latch import BOUND_MS, Latch
+from .history import History, Op
+from .target import Client, Target
 
 SUBJECTS = ("chaos-a", "chaos-b")
 #: Relative frequency of each client operation.

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from qualification.chaos.target import Reply
+from .target import Reply
 
 
 @dataclass

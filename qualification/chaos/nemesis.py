@@ -15,8 +15,8 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 
-from qualification.chaos.history import Fault, History
-from qualification.chaos.target import TERMINAL, Target
+from .history import Fault, History
+from .target import TERMINAL, Target
 
 #: Relative frequency of each fault kind.
 FAULTS: dict[str, int] = {

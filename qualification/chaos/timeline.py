@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from html import escape
 
-from qualification.chaos.history import Fault
+from .history import Fault
 
 COLOURS = {
     "worker-kill": "#d62728",
