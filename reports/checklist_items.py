@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-try:  # the repository's checkout, else the installed wheel's namespaced name
-    from qualification.contract import CATALOGUE
-except ImportError:  # pragma: no cover - installed
-    from mcp_bridge_qualification.contract import CATALOGUE
+from .contract import CATALOGUE
 
 
 def _area(prefix: str) -> tuple[str, ...]:

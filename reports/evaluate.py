@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-try:  # the repository's checkout, else the installed wheel's namespaced name
-    from qualification.contract import CATALOGUE, RunRecord, base_id
-except ImportError:  # pragma: no cover - installed
-    from mcp_bridge_qualification.contract import CATALOGUE, RunRecord, base_id
 from .checklist_items import ChecklistItem
+from .contract import CATALOGUE, RunRecord, base_id
 from .models import CheckResult, GeneratorResult, Status
 
 

@@ -10,10 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-try:  # the repository's checkout, else the installed wheel's namespaced name
-    from qualification.contract import CheckRecord, EvidenceFileRef, Outcome, RunRecord
-except ImportError:  # pragma: no cover - installed
-    from mcp_bridge_qualification.contract import CheckRecord, EvidenceFileRef, Outcome, RunRecord
+from .contract import CheckRecord, EvidenceFileRef, Outcome, RunRecord
 from .errors import ReportInputError
 from .hashing import sha256_file
 from .models import CheckResult, EvidenceFile, Status

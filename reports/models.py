@@ -6,10 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-try:  # the repository's checkout, else the installed wheel's namespaced name
-    from qualification.contract import Expectation
-except ImportError:  # pragma: no cover - installed
-    from mcp_bridge_qualification.contract import Expectation
+from .contract import Expectation
 
 
 class Status(StrEnum):

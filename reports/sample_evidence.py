@@ -13,28 +13,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-try:  # the repository's checkout, else the installed wheel's namespaced name
-    from qualification.contract import (
-        CATALOGUE,
-        CheckRecord,
-        EvidenceFileRef,
-        Expectation,
-        Outcome,
-        PassRecord,
-        RunRecord,
-        Selection,
-    )
-except ImportError:  # pragma: no cover - installed
-    from mcp_bridge_qualification.contract import (
-        CATALOGUE,
-        CheckRecord,
-        EvidenceFileRef,
-        Expectation,
-        Outcome,
-        PassRecord,
-        RunRecord,
-        Selection,
-    )
+from .contract import (
+    CATALOGUE,
+    CheckRecord,
+    EvidenceFileRef,
+    Expectation,
+    Outcome,
+    PassRecord,
+    RunRecord,
+    Selection,
+)
 
 #: Parametrised checks get a few sample cases; every other catalogue check one record.
 SAMPLE_CASES: dict[str, tuple[str, ...]] = {
