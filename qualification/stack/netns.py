@@ -18,8 +18,8 @@ import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
+
+from .process import StartStop
 
 
 def _ip(*args: str) -> str:
@@ -40,7 +40,7 @@ class Host:
         return ["ip", "netns", "exec", self.netns, *command]
 
 
-class Network:
+class Network(StartStop):
     """A /24 of private addresses unused on this machine, a switch, and hosts on it."""
 
     def __init__(self) -> None:
@@ -112,19 +112,3 @@ class Network:
             _ip("link", "set", name, "netns", netns)
         _ip(*where, "addr", "add", f"{address}/{self.subnet.prefixlen}", "dev", name)
         _ip(*where, "link", "set", name, "up")
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

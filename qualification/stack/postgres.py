@@ -23,13 +23,11 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from .process import free_port, wait_until
+from .process import StartStop, free_port, wait_until
 
 NO_POSTGRES_HINT = (
     "no PostgreSQL binaries (initdb, pg_ctl): apt-get install postgresql, "
@@ -61,7 +59,7 @@ def _major(path: Path) -> int:
     return int(path.parent.name) if path.parent.name.isdigit() else 0
 
 
-class PostgresServer:
+class PostgresServer(StartStop):
     """A server the suite only uses; subclasses that own one can stop and start it."""
 
     provisioner = "url"
@@ -114,22 +112,6 @@ class PostgresServer:
 
     def __str__(self) -> str:
         return f"{self.provisioner} PostgreSQL at {_redact(self.url)}"
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class BinaryPostgres(PostgresServer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Self, TypeVar
 
 T = TypeVar("T")
 
@@ -41,3 +41,24 @@ def wait_until(
         if remaining <= 0:
             raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(min(interval, remaining))
+
+
+class StartStop:
+    """`with server:` starts it and closes it after, also when the start fails halfway."""
+
+    def start(self) -> object:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -23,15 +23,14 @@ import subprocess
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis as redis_py
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .process import free_port, wait_until
+from .process import StartStop, free_port, wait_until
 
 DEFAULT_IMAGE = "redis:7"
 PODMAN_SOCKET = Path("/run/podman/podman.sock")
@@ -49,7 +48,7 @@ class RestartUnsupported(RuntimeError):
     """The server is not ours to stop, kill or restart (a ``--redis`` URL)."""
 
 
-class RedisServer(ABC):
+class RedisServer(StartStop, ABC):
     """One Redis server's lifecycle; subclasses say how it is run."""
 
     provisioner: ClassVar[str]
@@ -125,22 +124,6 @@ class RedisServer(ABC):
 
     def __str__(self) -> str:
         return _redact(self.url)
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # --- binary ------------------------------------------------------------------------------------
