@@ -7,7 +7,6 @@ a check gets a Redis, an API and workers only when it asks for a stack.
 from __future__ import annotations
 
 import json
-import secrets
 import shlex
 import time
 from collections.abc import Callable, Iterator
@@ -18,17 +17,14 @@ import pytest
 
 from .contract import CATALOGUE, Outcome, PassRecord, Selection, base_id
 from .evidence import CheckRecorder, new_run_id, utc_now, write_run
+from .drivers import Driver, Target, Unsupported, load_driver
+from .drivers.reference import REDIS_INFO, require_restartable, restartable_registry  # noqa: F401
 from .stack.bridge import BridgeStack
-from .stack.postgres import PostgresServer, PostgresUnavailable
-from .stack.postgres import provision as provision_postgres
-from .stack.redis import RedisServer, provision
 
 RECORDER = pytest.StashKey[CheckRecorder]()
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 RUN_DIR = pytest.StashKey[Path]()
-REDIS_INFO = pytest.StashKey[dict[str, str]]()
-POSTGRES = pytest.StashKey[PostgresServer]()
-RESTARTABLE_POSTGRES = pytest.StashKey[PostgresServer]()
+DRIVER = pytest.StashKey[Driver]()
 EXPECTED = pytest.StashKey[list[str]]()
 SESSION_START = pytest.StashKey[str]()
 SETUP_START = pytest.StashKey[float]()
@@ -60,6 +56,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="sqlite",
         help="sqlite (the file, default) | postgres (a cluster the suite starts from the "
         "machine's binaries) | postgresql://USER@HOST:PORT/DB (a server it may not restart)",
+    )
+    group.addoption(
+        "--target",
+        default="reference",
+        help="reference (boot this repository's bridge, default) | deployed (a running bridge: "
+        "--base-url, --token, --admin-token; only non-destructive checks) | "
+        "package.module:factory (a third-party driver; docs/writing-a-driver.md)",
+    )
+    group.addoption("--base-url", default=None, help="--target deployed: the bridge's URL")
+    group.addoption("--token", default=None, help="--target deployed: an operator's bearer token")
+    group.addoption(
+        "--admin-token",
+        default=None,
+        help="--target deployed: an admin's bearer token (lets checks observe executions)",
     )
     group.addoption("--workers", type=int, default=2, help="workers in multi-worker checks")
     group.addoption(
@@ -118,6 +128,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "check(id, section, title): a GA checklist check; writes an evidence record"
     )
     config.addinivalue_line("markers", "serial: must run alone (excluded from xdist passes)")
+    config.addinivalue_line(
+        "markers",
+        "needs(*capabilities): what the check asks of the target (drivers/base.py "
+        "CAPABILITIES); a target lacking one skips the check, which the report shows UNKNOWN",
+    )
     for area, text in AREAS.items():
         config.addinivalue_line("markers", f"{area}: {text}")
     workerinput = getattr(config, "workerinput", None)
@@ -211,6 +226,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Start the check's clock before any fixture (module-scoped setup included) and label its
     JUnit test case with the check id, section and evidence record."""
     item.stash[SETUP_START] = time.time()
+    for needs in item.iter_markers("needs"):
+        missing = [c for c in needs.args if c not in driver_of(item.config).capabilities]
+        if missing:
+            pytest.skip(str(Unsupported(missing[0], f"target {driver_of(item.config).name}")))
     marker = item.get_closest_marker("check")
     if marker and marker.args:
         check_id = _check_id(item, marker)
@@ -252,6 +271,15 @@ def _recorder(item: pytest.Item) -> CheckRecorder | None:
     )
     item.stash[RECORDER] = recorder
     return recorder
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """A check that asks the target for something it cannot do is skipped, with the reason."""
+    try:
+        return (yield)
+    except Unsupported as why:
+        pytest.skip(str(why))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -402,108 +430,69 @@ def qualification_mode(request: pytest.FixtureRequest) -> str:
     return request.config.getoption("qualification_mode")
 
 
-def _provision_redis(config: pytest.Config) -> RedisServer:
-    server = provision(config.getoption("redis"), image=config.getoption("redis_image"), aof=True)
-    server.start()
-    if REDIS_INFO not in config.stash:
-        try:
-            version = server.version()
-        except Exception:
-            version = "unknown"
-        config.stash[REDIS_INFO] = {"provisioner": server.provisioner, "version": version}
-    return server
+def driver_of(config: pytest.Config) -> Driver:
+    """The session's driver (`--target`), made once."""
+    if DRIVER not in config.stash:
+        driver = load_driver(config.getoption("target"), config)
+        config.stash[DRIVER] = driver
+        config.add_cleanup(driver.close)
+    return config.stash[DRIVER]
 
 
-def registry_server(config: pytest.Config) -> PostgresServer | None:
-    """The PostgreSQL of `--registry` (started once per session; None for SQLite)."""
-    spec = config.getoption("registry")
-    if spec == "sqlite":
-        return None
-    if POSTGRES not in config.stash:
-        try:
-            server = provision_postgres(spec)
-        except PostgresUnavailable as why:
-            pytest.skip(str(why))
-        server.start()
-        config.add_cleanup(server.close)
-        config.stash[POSTGRES] = server
-    return config.stash[POSTGRES]
+TargetFactory = Callable[..., Target]
 
 
-def _registry_database(config: pytest.Config) -> str | None:
-    """A fresh database per stack on the `--registry` PostgreSQL; None for the SQLite file."""
-    server = registry_server(config)
-    return None if server is None else server.create_database(f"stack_{secrets.token_hex(6)}")
-
-
-def restartable_registry(config: pytest.Config) -> PostgresServer:
-    """A PostgreSQL the suite may crash and restart: the `--registry postgres` one, or (under
-    `--registry sqlite`) one of its own for registry-fault checks; skips for a given URL."""
-    server = registry_server(config)
-    if server is not None and not server.can_restart:
-        pytest.skip("the registry was given as a URL: the suite may not stop or restart it")
-    if server is None:
-        if RESTARTABLE_POSTGRES not in config.stash:
-            try:
-                own = provision_postgres("postgres")
-            except PostgresUnavailable as why:
-                pytest.skip(str(why))
-            own.start()
-            config.add_cleanup(own.close)
-            config.stash[RESTARTABLE_POSTGRES] = own
-        server = config.stash[RESTARTABLE_POSTGRES]
-    return server
-
-
-StackFactory = Callable[..., BridgeStack]
-
-
-def _stack_factory(request: pytest.FixtureRequest, tmp: Path) -> tuple[StackFactory, list]:
-    made: list[tuple[BridgeStack, RedisServer | None]] = []
+def _target_factory(request: pytest.FixtureRequest, tmp: Path) -> tuple[TargetFactory, list]:
+    made: list[Target] = []
 
     def make(
         workers: int = 1,
         backend: str = "celery",
-        env: dict[str, str | None] | None = None,
+        settings: dict[str, str | None] | None = None,
         start_api: bool = True,
+        broker: bool | None = None,
+        env: dict[str, str | None] | None = None,
         redis: bool | None = None,
-    ) -> BridgeStack:
-        """`redis` defaults to on for the Celery backend (off for Celery eager mode); an `env`
-        value of None unsets that variable, so the bridge's own default applies."""
-        wants_redis = backend == "celery" if redis is None else redis
-        server = _provision_redis(request.config) if wants_redis else None
+    ) -> Target:
+        """A target for this check. `settings` (the checklist's environment variables; a None
+        value unsets one, so the bridge's own default applies) need the `configure` capability.
+        `broker` defaults to on for the Celery backend. (`env`/`redis`: older spellings.)"""
         workdir = tmp / f"stack-{len(made) + 1}"
-        queue_env = {"CELERY_QUEUE": f"mcp-bridge-{secrets.token_hex(4)}"}
-        stack = BridgeStack(
-            workdir,
-            server,
-            backend,
-            env={**queue_env, **(env or {})},
-            registry_url=_registry_database(request.config),
-        )
-        made.append((stack, server))
-        stack.start(workers=workers, api=start_api)
-        return stack
+        try:
+            target = driver_of(request.config).launch(
+                workdir,
+                workers=workers,
+                settings={**(env or {}), **(settings or {})} or None,
+                backend=backend,
+                start_api=start_api,
+                broker=broker if broker is not None else redis,
+            )
+        except Unsupported as why:
+            pytest.skip(str(why))
+        made.append(target)
+        return target
 
     return make, made
 
 
-def _teardown(made: list, recorder: CheckRecorder | None, failed: bool) -> None:
-    for index, (stack, redis) in enumerate(made, start=1):
-        stack.close()
+def _teardown(made: list[Target], recorder: CheckRecorder | None, failed: bool) -> None:
+    for index, target in enumerate(made, start=1):
+        broker = getattr(target.nodes, "redis", None)
+        target.close()
         if recorder is not None and failed:
-            for log in stack.log_files():
+            for log in target.log_files():
                 recorder.attach(log, f"stack-{index}-{log.name}")
-            if redis is not None:
-                recorder.attach_text(f"stack-{index}-redis.log", redis.logs())
-        if redis is not None:
-            redis.close()
+            if broker is not None:
+                recorder.attach_text(f"stack-{index}-redis.log", broker.logs())
+        if broker is not None:
+            broker.close()
 
 
 @pytest.fixture
-def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StackFactory]:
-    """`stack(workers=2)` boots Redis, the API and workers for this check; all torn down after."""
-    make, made = _stack_factory(request, tmp_path)
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TargetFactory]:
+    """`target(workers=2)` starts a bridge for this check (the reference driver boots Redis,
+    the API and workers) and tears it down after; a deployed target is handed over as is."""
+    make, made = _target_factory(request, tmp_path)
     try:
         yield make
     finally:
@@ -513,9 +502,9 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StackFacto
 
 
 @pytest.fixture(scope="module")
-def module_stack(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[StackFactory]:
-    """A stack factory whose stacks live for the whole module (measurements shared by checks)."""
-    make, made = _stack_factory(request, tmp_path_factory.mktemp("module"))
+def module_target(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[TargetFactory]:
+    """A target factory whose targets live for the whole module (measurements shared by checks)."""
+    make, made = _target_factory(request, tmp_path_factory.mktemp("module"))
     try:
         yield make
     finally:
@@ -523,17 +512,31 @@ def module_stack(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[S
 
 
 @pytest.fixture(scope="module")
-def shared_stack(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[BridgeStack]:
-    """One Celery stack (1 worker) shared by the non-destructive checks of a module."""
-    make, made = _stack_factory(request, tmp_path_factory.mktemp("shared"))
+def shared_target(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Target]:
+    """One Celery target (1 worker) shared by the non-destructive checks of a module."""
+    make, made = _target_factory(request, tmp_path_factory.mktemp("shared"))
     try:
         yield make(workers=1)
     finally:
         _teardown(made, None, False)
 
 
-def require_restartable(server: RedisServer | None) -> RedisServer:
-    """Skip a check that must stop Redis when Redis was given as a URL."""
-    if server is None or not server.can_restart:
-        pytest.skip("Redis was given as a URL: the suite may not stop or restart it")
-    return server
+# -- transitional: the same fixtures handing out the reference stack (nodes) -------------------
+
+
+StackFactory = Callable[..., BridgeStack]
+
+
+@pytest.fixture
+def stack(target: TargetFactory) -> StackFactory:
+    return lambda *a, **kw: target(*a, **kw).nodes
+
+
+@pytest.fixture(scope="module")
+def module_stack(module_target: TargetFactory) -> StackFactory:
+    return lambda *a, **kw: module_target(*a, **kw).nodes
+
+
+@pytest.fixture(scope="module")
+def shared_stack(shared_target: Target) -> BridgeStack:
+    return shared_target.nodes

@@ -199,6 +199,11 @@ class BridgeStack:
         self.workers.append(worker)
         return worker.start() if start else worker
 
+    @property
+    def broker(self) -> RedisServer | None:
+        """The broker node (None without Redis)."""
+        return self.redis
+
     def processes(self) -> list[ManagedProcess]:
         return [self.api, *self.workers]
 
