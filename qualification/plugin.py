@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from .contract import CATALOGUE, Outcome, PassRecord, Selection, base_id
-from .evidence import CheckRecorder, new_run_id, utc_now, write_run
 from .drivers import Driver, Target, Unsupported, load_driver
 from .drivers.reference import REDIS_INFO, require_restartable, restartable_registry  # noqa: F401
+from .evidence import CheckRecorder, new_run_id, utc_now, write_run
 from .stack.bridge import BridgeStack
 
 RECORDER = pytest.StashKey[CheckRecorder]()

@@ -170,7 +170,7 @@ class Client(ABC):
 
     @abstractmethod
     def get(self, job_id: str, wait: float = 0.0, token: str | None = DEFAULT) -> Reply:
-        """The job (`reply.job`); `wait` > 0 long-polls up to that many seconds for a final status."""
+        """The job (`reply.job`); `wait` > 0 long-polls that many seconds for a final status."""
 
     @abstractmethod
     def cancel(self, job_id: str, token: str | None = DEFAULT) -> Reply: ...
@@ -198,7 +198,7 @@ class Client(ABC):
         """A bearer token for `subject` with `roles` (None: the client's default identity);
         raises Unsupported("mint-tokens") when the target's tokens are given, not minted."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook)
         """Release connections."""
 
     # -- the same for every target ----------------------------------------------------------
@@ -310,7 +310,7 @@ class Driver(ABC):
         """A target for one check. `settings` (the checklist's environment variables; None
         unsets one) need `configure`; a driver that cannot honour them raises Unsupported."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook)
         """Release what the driver holds for the session."""
 
     def describe(self) -> dict[str, Any]:

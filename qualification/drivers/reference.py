@@ -14,10 +14,11 @@ from typing import Any
 
 import httpx
 import jwt
-import mcp_bridge_client as wire
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+
+import mcp_bridge_client as wire
 
 from ..stack.bridge import BridgeStack
 from ..stack.deadlines import Deadlines
