@@ -181,6 +181,9 @@ class PassRecord(BaseModel):
     started_at: str = Field(alias="startedAt")
     finished_at: str | None = Field(default=None, alias="finishedAt")
     exit_status: int | None = Field(default=None, alias="exitStatus")
+    #: The driver this pass qualified through: name, capabilities (and, for a deployed target,
+    #: its URL and the jobs the pass created there).
+    target: dict[str, Any] | None = None
 
 
 class RunRecord(BaseModel):

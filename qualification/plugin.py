@@ -25,6 +25,7 @@ RECORDER = pytest.StashKey[CheckRecorder]()
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 RUN_DIR = pytest.StashKey[Path]()
 DRIVER = pytest.StashKey[Driver]()
+WORKER_TARGETS = pytest.StashKey[list[dict[str, Any]]]()
 EXPECTED = pytest.StashKey[list[str]]()
 SESSION_START = pytest.StashKey[str]()
 SETUP_START = pytest.StashKey[float]()
@@ -157,6 +158,9 @@ class _XdistHooks:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """Every xdist worker collects the same checks; keep the first manifest that arrives."""
+        described = getattr(node, "workeroutput", {}).get("qualification_target")
+        if described is not None:
+            node.config.stash.setdefault(WORKER_TARGETS, []).append(described)
         expected = getattr(node, "workeroutput", {}).get("qualification_expected")
         if expected is not None and not node.config.stash.get(EXPECTED, None):
             node.config.stash[EXPECTED] = list(expected)
@@ -256,6 +260,10 @@ def _recorder(item: pytest.Item) -> CheckRecorder | None:
         return None
     config = item.config
     extra = [f"--redis={config.getoption('redis')}"] if config.getoption("redis") != "auto" else []
+    if config.getoption("target") != "reference":
+        extra.append(f"--target={config.getoption('target')}")
+        if config.getoption("base_url"):
+            extra += [f"--base-url={config.getoption('base_url')}", "--token=…"]
     if config.getoption("registry") != "sqlite":
         extra.append(f"--registry={config.getoption('registry')}")
     if config.getoption("qualification_mode") != "quick":
@@ -335,7 +343,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     run_dir = config.stash[RUN_DIR]
     expected = config.stash.get(EXPECTED, [])
-    if config.option.collectonly or hasattr(config, "workerinput"):
+    if config.option.collectonly:
+        return
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        if DRIVER in config.stash:
+            workeroutput["qualification_target"] = config.stash[DRIVER].describe()
         return
     if not (expected or (run_dir / "checks").exists()):
         return
@@ -347,6 +360,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         startedAt=config.stash.get(SESSION_START, utc_now()),
         finishedAt=utc_now(),
         exitStatus=int(exitstatus),
+        target=_target_record(config),
     )
     write_run(
         run_dir,
@@ -364,6 +378,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             pass
 
 
+def _target_record(config: pytest.Config) -> dict[str, Any]:
+    """The driver's description; jobs a deployed target was given are summed over xdist workers."""
+    record = driver_of(config).describe()
+    workers = config.stash.get(WORKER_TARGETS, [])
+    if workers and "jobsCreated" in record:
+        record["jobsCreated"] = sum(w.get("jobsCreated", 0) for w in workers)
+    return record
+
+
 def progress(config: pytest.Config, line: str) -> None:
     """A progress line that reaches the console at once, captured output or not (long checks)."""
     capture = config.pluginmanager.get_plugin("capturemanager")
@@ -377,8 +400,8 @@ def progress(config: pytest.Config, line: str) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return [
         f"qualification: evidence {config.stash[RUN_DIR]} · mode "
-        f"{config.getoption('qualification_mode')} · redis {config.getoption('redis')}"
-        f" · registry {config.getoption('registry')}"
+        f"{config.getoption('qualification_mode')} · target {config.getoption('target')}"
+        f" · redis {config.getoption('redis')} · registry {config.getoption('registry')}"
     ]
 
 
@@ -398,6 +421,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     write = terminalreporter.write_line
     terminalreporter.section("qualification evidence")
     write(f"evidence: {run_dir}  (mode {config.getoption('qualification_mode')})")
+    described = _target_record(config)
+    if "jobsCreated" in described:
+        write(f"target {described['name']}: {described['jobsCreated']} job(s) created there")
     write("checks: " + ", ".join(f"{len(ids)} {name}" for name, ids in sorted(counts.items())))
     blocking = [cid for name, ids in counts.items() if name != "passed" for cid in ids]
     if blocking:
