@@ -10,7 +10,7 @@ It plays "another implementation of the same GA checklist" for the suite's drive
 - Its own error envelope: `{"ok": false, "error": {"code", "message", "summary", "fields"}}`.
 - A session to open (`POST /open_session`) before the first submit: `X-Session` on each submit.
 
-    python -m tests.targets.rpc_proxy.proxy --upstream URL --port PORT --secret SECRET \
+    python tests/targets/rpc_proxy/proxy.py --upstream URL --port PORT --secret SECRET \
         [--metrics-token TOKEN]
 """
 
@@ -154,7 +154,10 @@ class Proxy:
         return translated(upstream, lambda body: {"tools": body["items"]})
 
     async def ready(self, request: Request) -> Response:
-        upstream = await self.http.get("/readyz")
+        try:
+            upstream = await self.http.get("/readyz")
+        except httpx.HTTPError as why:
+            return error(503, "UPSTREAM_DOWN", str(why)[:200])
         return JSONResponse({"ok": upstream.status_code == 200, "detail": upstream.json()},
                             status_code=upstream.status_code)  # fmt: skip
 

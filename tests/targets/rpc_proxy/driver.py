@@ -1,0 +1,180 @@
+"""A driver for the RPC proxy target (`proxy.py`): another contract, the same checklist.
+
+    pytest qualification/ --target tests.targets.rpc_proxy.driver:factory
+
+Nodes and observer are the reference bridge's behind the proxy (the proxy adds a process);
+only the wire is this driver's own: RPC endpoints, its field names and state words, its error
+envelope and the session it opens before the first submit.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from qualification.drivers.base import DEFAULT, Client, Job, Problem, Reply
+from qualification.drivers.reference import ReferenceDriver, ReferenceTarget
+from qualification.stack.managed import ManagedProcess
+from qualification.stack.process import free_port
+
+ROUTES = {  # operation → (method, path)
+    "submit": ("POST", "/submit_job"),
+    "get": ("POST", "/job_status"),
+    "cancel": ("POST", "/cancel_job"),
+    "tools": ("POST", "/list_tools"),
+    "ready": ("GET", "/health/ready"),
+    "metrics": ("GET", "/admin/metrics"),
+}
+FIELDS = {"job_ref": "id", "tool_name": "tool", "params": "arguments", "state": "status",
+          "tries": "attempts", "output": "result", "failure": "error", "cancel_pending":
+          "cancelRequested", "principal": "owner", "dedupe_key": "idempotencyKey",
+          "created": "createdAt", "started": "startedAt", "finished": "finishedAt"}  # fmt: skip
+ERROR_FIELDS = {"tool_name": "tool", "params": "arguments", "dedupe_key": "idempotencyKey",
+                "wait_seconds": "wait", "job_ref": "id"}  # fmt: skip
+
+
+class RpcClient(Client):
+    operations = frozenset(ROUTES)
+
+    def __init__(self, target: ReferenceTarget, url: str) -> None:
+        super().__init__(target.deadlines)
+        self.target_name, self.base_url = "target rpc-proxy", url
+        self._tokens = target.client  # tokens are the bridge's JWTs, signed with its secret
+        self._http = httpx.Client(base_url=url, timeout=target.deadlines.client())
+        self._session: str | None = None
+
+    def token(self, subject=None, roles=None, **claims: Any) -> str:  # noqa: ANN001
+        return self._tokens.token(subject, roles, **claims)
+
+    def _headers(self, token: str | None, extra: dict[str, str] | None) -> dict[str, str]:
+        token = self.token() if token is DEFAULT else token
+        return {**({"Authorization": f"Bearer {token}"} if token else {}), **(extra or {})}
+
+    def request(self, operation, *, job_id=None, token=DEFAULT, headers=None, content=None,
+                json=None, params=None, timeout=None) -> Reply:  # noqa: ANN001  # fmt: skip
+        method, path = ROUTES[operation]
+        headers = self._headers(token, headers)
+        if operation == "submit":
+            headers.setdefault("X-Session", self._open_session())
+        if job_id is not None or params:
+            wait = {"wait_seconds": params["wait"]} if params and "wait" in params else {}
+            json = {**({"job_ref": job_id} if job_id is not None else {}), **wait, **(json or {})}
+        if method == "POST" and content is None and json is None:
+            json = {}
+        if content is not None:
+            headers = {"Content-Type": "application/json", **headers}
+        kw: dict[str, Any] = {"content": content} if content is not None else {"json": json}
+        if timeout is not None:
+            kw["timeout"] = timeout
+        try:
+            response = self._http.request(method, path, headers=headers, **kw)
+        except httpx.HTTPError as error:
+            return Reply(
+                None, transport_error=f"{type(error).__name__}: {error}", operation=operation
+            )
+        return self._reply(operation, response)
+
+    def _open_session(self) -> str:
+        if self._session is None:
+            response = self._http.post("/open_session", headers=self._headers(DEFAULT, None))
+            response.raise_for_status()
+            self._session = response.json()["session"]
+        return self._session
+
+    def _reply(self, operation: str, response: httpx.Response) -> Reply:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        job = problem = None
+        if isinstance(body, dict) and isinstance(body.get("job"), dict):
+            job = Job(**{FIELDS.get(k, k): v for k, v in body["job"].items()})
+            job["status"] = str(job.get("status", "")).lower()
+        if response.status_code >= 400:
+            envelope = body.get("error") if isinstance(body, dict) else None
+            envelope = envelope if isinstance(envelope, dict) else {}
+            problem = Problem(
+                status=response.status_code,
+                kind=str(envelope.get("code", "")),
+                title=str(envelope.get("summary", "")),
+                detail=str(envelope.get("message", "")),
+                well_formed=body.get("ok") is False and {"code", "message"} <= envelope.keys()
+                if isinstance(body, dict)
+                else False,  # fmt: skip
+                fields=tuple(ERROR_FIELDS.get(f, f) for f in envelope.get("fields") or []),
+            )
+        return Reply(response.status_code, body, response.text, response.headers, job=job,
+                     problem=problem, operation=operation)  # fmt: skip
+
+    def submit(self, tool, arguments=None, idempotency_key=None, token=DEFAULT) -> Reply:  # noqa: ANN001
+        self.submitted += 1
+        body = {"tool_name": tool, "params": arguments or {}}
+        if idempotency_key is not None:
+            body["dedupe_key"] = idempotency_key
+        return self.request("submit", json=body, token=token)
+
+    def get(self, job_id: str, wait: float = 0.0, token: str | None = DEFAULT) -> Reply:
+        timeout = self.deadlines.client(self.deadlines.long_poll(wait))
+        params = {"wait": wait} if wait else None
+        return self.request("get", job_id=job_id, params=params, token=token, timeout=timeout)
+
+    def cancel(self, job_id: str, token: str | None = DEFAULT) -> Reply:
+        return self.request("cancel", job_id=job_id, token=token)
+
+    def tools(self, token: str | None = DEFAULT) -> Reply:
+        return self.request("tools", token=token)
+
+    def ready(self) -> Reply:
+        return self.request("ready", token=None)
+
+    def metrics(self, token: str | None = DEFAULT) -> Reply:
+        token = self.token(roles=("admin",)) if token is DEFAULT else token
+        return self.request("metrics", token=token)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class ProxyTarget(ReferenceTarget):
+    capabilities = ReferenceTarget.capabilities - {
+        "list-jobs",
+        "attempts-endpoint",
+        "openapi",
+        "mcp",
+    }
+
+    def __init__(self, stack: Any) -> None:
+        super().__init__(stack, name="rpc-proxy")
+        port = free_port()
+        argv = [sys.executable, str(Path(__file__).with_name("proxy.py")), "--upstream",
+                stack.api.url, "--port", str(port), "--secret", stack.secret]  # fmt: skip
+        if stack.env.get("METRICS_TOKEN"):
+            argv += ["--metrics-token", stack.env["METRICS_TOKEN"]]
+        url = f"http://127.0.0.1:{port}"
+        ready = lambda: httpx.get(f"{url}/health/ready", timeout=10).status_code > 0  # noqa: E731
+        self.proxy = ManagedProcess("rpc-proxy", argv, stack.env, stack.log_dir, ready)
+        self.reference_client, self.client = self.client, RpcClient(self, url)
+
+    def close(self) -> None:
+        self.reference_client.close()
+        self.proxy.close()
+        super().close()
+
+
+class ProxyDriver(ReferenceDriver):
+    name = "rpc-proxy"
+    capabilities = ProxyTarget.capabilities
+    target_class = ProxyTarget
+
+    def launch(self, workdir, **options: Any) -> ProxyTarget:  # noqa: ANN001
+        target = super().launch(workdir, **options)
+        target.proxy.start()
+        return target
+
+
+def factory(config: pytest.Config) -> ProxyDriver:
+    return ProxyDriver(config)
