@@ -11,11 +11,13 @@ MODE ?= quick
 RUN_ID := $(shell date -u +%Y%m%dT%H%M%SZ)
 EVIDENCE_DIR ?= var/qualification/$(RUN_ID)
 BENCH_PROFILE ?=
+TARGET ?= reference
+TARGET_ARGS ?=
 QUAL := $(PY) -m pytest qualification -p no:cacheprovider --redis=$(REDIS) \
-	--qualification-mode=$(MODE) -o junit_family=xunit1
+	--qualification-mode=$(MODE) --target=$(TARGET) $(TARGET_ARGS) -o junit_family=xunit1
 
 .PHONY: help install test test-unit test-e2e qualify qualify-binary qualify-container \
-	celery-worker api benchmark benchmark-celery scaling power release-report release-report-draft \
+	qualify-deployed celery-worker api benchmark benchmark-celery scaling power release-report release-report-draft \
 	container-engine lint clean
 
 help:  ## list every target
@@ -37,13 +39,18 @@ test: $(VENV)/.installed  ## unit tests, then the qualification suite (Celery ea
 test-unit: $(VENV)/.installed  ## the bridge's and the tools' own tests only
 	$(PY) -m pytest tests -p no:cacheprovider -q
 
-qualify: $(VENV)/.installed  ## qualification suite: parallel pass and serial pass, both always run; fails if either failed (REDIS=auto|binary|container|redis://…)
+qualify: $(VENV)/.installed  ## qualification suite: parallel pass and serial pass, both always run; fails if either failed (REDIS=auto|binary|container|redis://…; TARGET=reference|package.module:factory)
 	@rc=0; \
 	$(QUAL) --evidence-dir=$(EVIDENCE_DIR) -n $(XDIST) -m "not serial" -q \
 		--junitxml=$(EVIDENCE_DIR)/junit-parallel.xml || rc=1; \
 	$(QUAL) --evidence-dir=$(EVIDENCE_DIR) -m serial -q \
 		--junitxml=$(EVIDENCE_DIR)/junit-serial.xml || rc=1; \
 	echo "evidence: $(EVIDENCE_DIR)"; exit $$rc
+
+qualify-deployed: $(VENV)/.installed  ## qualify a running bridge you did not start: BASE_URL=… TOKEN=… [ADMIN_TOKEN=…]; non-destructive checks only
+	@test -n "$(BASE_URL)" -a -n "$(TOKEN)" || { echo "make qualify-deployed: set BASE_URL and TOKEN" >&2; exit 2; }
+	$(MAKE) --no-print-directory qualify TARGET=deployed \
+		TARGET_ARGS='--base-url=$(BASE_URL) --token=$(TOKEN) $(if $(ADMIN_TOKEN),--admin-token=$(ADMIN_TOKEN))'
 
 test-e2e: qualify  ## end-to-end: the qualification suite against real Redis and workers
 
