@@ -243,6 +243,36 @@ class Client(ABC):
         )
 
 
+class Node(Protocol):
+    """One process of a target the suite started: the broker, an API, a worker."""
+
+    name: str
+
+    def start(self) -> object: ...
+
+    def stop(self) -> object:
+        """SIGTERM (or the engine's stop), waiting for a clean exit."""
+        ...
+
+    def kill(self) -> object:
+        """SIGKILL: no chance to clean up."""
+        ...
+
+    def pause(self) -> None:
+        """SIGSTOP: it keeps its connections and work, doing nothing."""
+        ...
+
+    def resume(self) -> None: ...
+
+    def restart(self) -> object: ...
+
+    def ready(self) -> bool:
+        """It serves now (one probe)."""
+        ...
+
+    def logs(self) -> str: ...
+
+
 class Observer(Protocol):
     """What the suite sees of a target beyond its API (each method may raise Unsupported)."""
 

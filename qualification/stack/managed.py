@@ -130,6 +130,20 @@ class ManagedProcess:
         if self.running:
             self.kill()
 
+    def ready(self) -> bool:
+        """Running and its readiness probe answers now (one try)."""
+        try:
+            return self.running and bool(self._ready())
+        except Exception:
+            return False
+
+    def logs(self) -> str:
+        """The process's log so far (every start)."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
     def tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

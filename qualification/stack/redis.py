@@ -94,6 +94,19 @@ class RedisServer(StartStop, ABC):
             self.stop()
         self.start()
 
+    name = "broker"
+
+    def ready(self) -> bool:
+        return self.ping()
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP, or the engine's pause): it holds connections, answers
+        nothing."""
+        raise RestartUnsupported(f"{self.provisioner} Redis cannot be paused by the suite")
+
+    def resume(self) -> None:
+        raise RestartUnsupported(f"{self.provisioner} Redis cannot be resumed by the suite")
+
     @abstractmethod
     def start(self) -> None:
         """Start the server (or start it again) and wait until it answers."""
@@ -217,6 +230,14 @@ class BinaryRedis(RedisServer):
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
+
+    def pause(self) -> None:
+        if self.running and self._proc is not None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.running and self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -356,6 +377,14 @@ class ContainerRedis(RedisServer):
             if container.status == "running":
                 container.kill()
             container.wait()
+
+    def pause(self) -> None:
+        if self._tc is not None:
+            self._tc.get_wrapped_container().pause()
+
+    def resume(self) -> None:
+        if self._tc is not None:
+            self._tc.get_wrapped_container().unpause()
 
     def logs(self) -> str:
         if self._tc is None:

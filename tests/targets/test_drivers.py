@@ -40,7 +40,7 @@ def bridge_by_hand(tmp_path: Path) -> Iterator[dict[str, str]]:
     binary = find_redis_binary()
     if binary is None:
         pytest.skip("no redis-server binary")
-    redis = BinaryRedis(binary, tmp_path / "redis")
+    redis = BinaryRedis(binary=binary, data_dir=tmp_path / "redis")
     redis.start()
     port = free_port()
     env = {
