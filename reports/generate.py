@@ -200,6 +200,7 @@ def report_context(
         "run": evidence.run,
         "fingerprint": fingerprint(evidence.run),
         "reproduce": " && ".join(run_commands(evidence.run)) or "—",
+        "target": target_line(evidence.run),
         "items": items,
         "sections": sections,
         "counts": {s.value: counts.get(s, 0) for s in Status},
@@ -231,6 +232,21 @@ def pictures(evidence: EvidenceDir) -> dict[str, str]:
     return found
 
 
+def target_line(run: dict[str, Any]) -> str:
+    """Which bridge the run qualified, through which driver (one line; passes may differ)."""
+    seen: list[str] = []
+    for one in run.get("passes") or []:
+        target = one.get("target") or {"name": "reference"}
+        text = str(target.get("name", "reference"))
+        if target.get("baseUrl"):
+            text += f" at {target['baseUrl']}"
+        if "jobsCreated" in target:
+            text += f" ({target['jobsCreated']} job(s) created there)"
+        if text not in seen:
+            seen.append(text)
+    return "; ".join(seen) or "reference"
+
+
 def report_json(context: dict[str, Any]) -> dict[str, Any]:
     items: list[ItemResult] = context["items"]
     return {
@@ -238,6 +254,7 @@ def report_json(context: dict[str, Any]) -> dict[str, Any]:
         "draft": context["draft"],
         "generatedAt": context["generated_at"],
         "runId": context["run"].get("runId"),
+        "target": context["target"],
         "gate": "PASS" if context["gate_passed"] else "FAIL",
         "counts": context["counts"],
         "items": [
