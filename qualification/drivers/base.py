@@ -168,12 +168,15 @@ class Client(ABC):
     ) -> Reply:
         """Create a job; the reply's `job` holds at least its id (202 new, 200 replayed)."""
 
-    @abstractmethod
     def get(self, job_id: str, wait: float = 0.0, token: str | None = DEFAULT) -> Reply:
-        """The job (`reply.job`); `wait` > 0 long-polls that many seconds for a final status."""
+        """The job (`reply.job`); `wait` > 0 long-polls that many seconds for a final status
+        (the client's timeout outlasts the server's wait)."""
+        timeout = self.deadlines.client(self.deadlines.long_poll(wait))
+        params = {"wait": wait} if wait else None
+        return self.request("get", job_id=job_id, token=token, params=params, timeout=timeout)
 
-    @abstractmethod
-    def cancel(self, job_id: str, token: str | None = DEFAULT) -> Reply: ...
+    def cancel(self, job_id: str, token: str | None = DEFAULT) -> Reply:
+        return self.request("cancel", job_id=job_id, token=token)
 
     def list(
         self, token: str | None = DEFAULT, status: str | None = None, limit: int | None = None
@@ -181,11 +184,12 @@ class Client(ABC):
         """One page of the caller's jobs (`reply.jobs`)."""
         raise Unsupported("list-jobs", self.target_name)
 
-    @abstractmethod
-    def tools(self, token: str | None = DEFAULT) -> Reply: ...
+    def tools(self, token: str | None = DEFAULT) -> Reply:
+        return self.request("tools", token=token)
 
-    @abstractmethod
-    def ready(self) -> Reply: ...
+    def ready(self) -> Reply:
+        """Readiness (no credentials)."""
+        return self.request("ready", token=ANONYMOUS)
 
     @abstractmethod
     def metrics(self, token: str | None = DEFAULT) -> Reply:

@@ -102,8 +102,10 @@ class RestClient(Client):
         secret: str | None = None,
         default_token: str | None = None,
         name: str = "reference",
+        metrics_token: str | None = None,
     ) -> None:
         super().__init__(deadlines)
+        self.metrics_token = metrics_token
         self.target_name = f"target {name}"
         self.base_url = base_url
         self._secret = secret
@@ -176,14 +178,6 @@ class RestClient(Client):
         )
         return self._send("submit", req)
 
-    def get(self, job_id: str, wait: float = 0.0, token: str | None = DEFAULT) -> Reply:
-        timeout = self.deadlines.client(self.deadlines.long_poll(wait))
-        req = wire.get_request(job_id, token=self._token(token), wait=wait, timeout=timeout)
-        return self._send("get", req)
-
-    def cancel(self, job_id: str, token: str | None = DEFAULT) -> Reply:
-        return self.request("cancel", job_id=job_id, token=token)
-
     def list(
         self, token: str | None = DEFAULT, status: str | None = None, limit: int | None = None
     ) -> Reply:
@@ -207,16 +201,9 @@ class RestClient(Client):
     def attempts(self, job_id: str, token: str | None = DEFAULT) -> Reply:
         return self.request("attempts", job_id=job_id, token=token)
 
-    def tools(self, token: str | None = DEFAULT) -> Reply:
-        return self.request("tools", token=token)
-
-    def ready(self) -> Reply:
-        timeout = self.deadlines.client(self.deadlines.setting("PUBLISH_TIMEOUT_SECONDS"))
-        return self.request("ready", token=None, timeout=timeout)
-
-    def metrics(self, token: str | None = None) -> Reply:
-        """Unauthenticated unless `token` (the bridge's METRICS_TOKEN, when it sets one)."""
-        return self.request("metrics", token=token)
+    def metrics(self, token: str | None = DEFAULT) -> Reply:
+        """An authorised scrape by default: the bridge's METRICS_TOKEN when it sets one."""
+        return self.request("metrics", token=self.metrics_token if token is DEFAULT else token)
 
     def close(self) -> None:
         self._wire.close()
@@ -304,7 +291,13 @@ class ReferenceTarget(Target):
         self.nodes = stack
         self.settings = stack.env
         self.deadlines = stack.deadlines
-        self.client = RestClient(stack.api.url, stack.deadlines, secret=stack.secret, name=name)
+        self.client = RestClient(
+            stack.api.url,
+            stack.deadlines,
+            secret=stack.secret,
+            name=name,
+            metrics_token=stack.env.get("METRICS_TOKEN") or None,
+        )
         self.observer = RegistryObserver(stack)
 
     def latch(self) -> Latch:

@@ -117,20 +117,6 @@ class RpcClient(Client):
             body["dedupe_key"] = idempotency_key
         return self.request("submit", json=body, token=token)
 
-    def get(self, job_id: str, wait: float = 0.0, token: str | None = DEFAULT) -> Reply:
-        timeout = self.deadlines.client(self.deadlines.long_poll(wait))
-        params = {"wait": wait} if wait else None
-        return self.request("get", job_id=job_id, params=params, token=token, timeout=timeout)
-
-    def cancel(self, job_id: str, token: str | None = DEFAULT) -> Reply:
-        return self.request("cancel", job_id=job_id, token=token)
-
-    def tools(self, token: str | None = DEFAULT) -> Reply:
-        return self.request("tools", token=token)
-
-    def ready(self) -> Reply:
-        return self.request("ready", token=None)
-
     def metrics(self, token: str | None = DEFAULT) -> Reply:
         token = self.token(roles=("admin",)) if token is DEFAULT else token
         return self.request("metrics", token=token)
