@@ -7,6 +7,10 @@ Each round runs, for each registry and worker count, one iteration of the benchm
 `echo` scenario over HTTP against a stack of its own (API + N solo-pool workers), then plain
 Celery no-op tasks with 1 and 4 workers. Throughput = jobs / wall seconds of the iteration; the
 figure per cell is the median over rounds. Prints a Markdown table and writes `table.json`.
+
+Reference-only by nature: it boots this repository's bridge on each registry itself (the SQLite
+file, or a PostgreSQL database through JOB_REGISTRY_URL) and drives it with the bridge's own
+benchmarking CLI; it reads no registry, only the CLI's artefacts.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .raw_celery import run_round
-from .stack.bridge import BridgeStack, WorkerPinger
+from . import raw_celery
+from .drivers.reference import ReferenceTarget
+from .stack.bridge import BridgeStack
 from .stack.managed import ManagedProcess
 from .stack.postgres import provision as provision_postgres
 from .stack.redis import provision as provision_redis
@@ -31,14 +36,14 @@ CONCURRENCY = 16
 WORKERS = (1, 4)
 
 
-def bench(stack: BridgeStack, jobs: int, out: Path, label: str) -> float:
-    """Wall seconds of one `echo` iteration of `jobs` jobs through the stack's API."""
+def bench(target: ReferenceTarget, jobs: int, out: Path, label: str) -> float:
+    """Wall seconds of one `echo` iteration of `jobs` jobs through the target's API."""
     command = [
         sys.executable, "-m", "mcp_bridge.benchmarking", "--scenario", "echo",
         "--iterations", "1", "--warmup", "0", "--jobs-per-iteration", str(jobs),
-        "--concurrency", str(CONCURRENCY), "--transport", "http", "--base-url", stack.api.url,
-        "--token", stack.token(), "--job-backend", "celery", "--output-dir", str(out / label),
-        "--label", label,
+        "--concurrency", str(CONCURRENCY), "--transport", "http",
+        "--base-url", target.nodes.api.url, "--token", target.client.token(),
+        "--job-backend", "celery", "--output-dir", str(out / label), "--label", label,
     ]  # fmt: skip
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=jobs + 120, env={**os.environ, "CI": "1"}
@@ -47,23 +52,6 @@ def bench(stack: BridgeStack, jobs: int, out: Path, label: str) -> float:
         raise RuntimeError(f"{label}: {done.stderr.strip()[-500:]}")
     artefact = max((out / label).glob("*.json"))
     return json.loads(artefact.read_text())["runs"][0]["wallSeconds"]
-
-
-def raw_workers(broker: str, queue: str, count: int, log_dir: Path) -> list[ManagedProcess]:
-    pinger = WorkerPinger(broker)
-    made = []
-    for index in range(count):
-        node = f"raw-{queue}-{index}@table"
-        argv = [
-            sys.executable, "-m", "celery", "-A", "qualification.raw_celery", "worker",
-            "--pool", "solo", "-Q", queue, "-n", node, "--without-mingle", "--without-gossip",
-            "--loglevel", "WARNING",
-        ]  # fmt: skip
-        env = {**os.environ, "RAW_CELERY_BROKER_URL": broker}
-        made.append(
-            ManagedProcess(node, argv, env, log_dir, lambda n=node: pinger.answers(n)).start()
-        )
-    return made
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="registry-table-"))
     out.mkdir(parents=True, exist_ok=True)
     walls: dict[str, list[float]] = {}
-    stacks: dict[tuple[str, int], BridgeStack] = {}
+    targets: dict[tuple[str, int], ReferenceTarget] = {}
     raws: list[ManagedProcess] = []
     with provision_redis("binary", aof=False) as redis, provision_postgres("postgres") as pg:
         try:
@@ -86,25 +74,28 @@ def main(argv: list[str] | None = None) -> int:
                     stack = BridgeStack(
                         out / f"{kind}-{n}w", redis, "celery", env=queue, registry_url=url
                     )
-                    stacks[kind, n] = stack.start(workers=n)
+                    targets[kind, n] = ReferenceTarget(stack)
+                    stack.start(workers=n)
             broker = redis.url_for(0)
             for n in WORKERS:
-                raws += raw_workers(broker, f"raw{n}", n, out)
+                raws += raw_celery.start_workers(broker, f"raw{n}", n, out, host="table")
             for round_no in range(args.rounds + 1):  # round 0 warms up, unmeasured
-                for (kind, n), stack in stacks.items():
-                    wall = bench(stack, args.jobs, out, f"{kind}-{n}w-r{round_no}")
+                for (kind, n), target in targets.items():
+                    wall = bench(target, args.jobs, out, f"{kind}-{n}w-r{round_no}")
                     if round_no:
                         walls.setdefault(f"{kind}-{n}", []).append(wall)
                 for n in WORKERS:
-                    wall = run_round(broker, f"raw{n}", args.jobs, 0, timeout=args.jobs + 60)
+                    wall = raw_celery.run_round(
+                        broker, f"raw{n}", args.jobs, 0, timeout=args.jobs + 60
+                    )
                     if round_no:
                         walls.setdefault(f"celery-{n}", []).append(wall)
                 print(f"round {round_no} done", file=sys.stderr, flush=True)
         finally:
             for part in raws:
                 part.close()
-            for stack in stacks.values():
-                stack.close()
+            for target in targets.values():
+                target.close()
     table = {key: args.jobs / statistics.median(values) for key, values in walls.items()}
     rows = []
     for kind in ("sqlite", "postgres", "celery"):

@@ -1,5 +1,6 @@
 """§2 benchmark harness: the checklist's two benchmark commands run verbatim and write the
-artefact the checklist describes."""
+artefact the checklist describes. The commands are our bridge's own (its benchmarking CLI, over
+its own wire): reference-target checks (`commands`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from .stack.bridge import BridgeStack
 from .stack.deadlines import STARTUP_SECONDS
 from .stack.launch import shell_env
 
@@ -47,6 +47,7 @@ def _ran_over_mcp(artefact: dict) -> None:
     assert set(tools) >= MCP_SMOKE_TOOLS, f"no real MCP calls in smoke: {tools}"
 
 
+@pytest.mark.needs("commands")
 @pytest.mark.check(
     "bench.inline-worker",
     section="2",
@@ -88,16 +89,15 @@ def test_celery_inline_worker_benchmark(evidence, tmp_path):
     _ran_over_mcp(artefact)
 
 
+@pytest.mark.needs("boot", "configure", "commands")
 @pytest.mark.check(
     "bench.http",
     section="2",
     title="Checklist command: benchmark against an external API with workers",
 )
-def test_http_benchmark_against_workers(stack, evidence, tmp_path):
+def test_http_benchmark_against_workers(target, evidence, tmp_path):
     # The packaged servers file (the default): smoke's MCP half runs in the Celery workers.
-    bridge: BridgeStack = stack(
-        workers=2, env={"AUTH_DEV_SECRET": "dev-secret", "MCP_SERVERS_FILE": None}
-    )
+    t = target(workers=2, settings={"AUTH_DEV_SECRET": "dev-secret", "MCP_SERVERS_FILE": None})
     token = subprocess.run(
         [sys.executable, "-"],
         input=TOKEN_SNIPPET,
@@ -109,8 +109,8 @@ def test_http_benchmark_against_workers(stack, evidence, tmp_path):
     env = shell_env(
         {
             "CI": "true",
-            "CELERY_BROKER_URL": bridge.env["CELERY_BROKER_URL"],
-            "CELERY_RESULT_BACKEND": bridge.env["CELERY_RESULT_BACKEND"],
+            "CELERY_BROKER_URL": t.settings["CELERY_BROKER_URL"],
+            "CELERY_RESULT_BACKEND": t.settings["CELERY_RESULT_BACKEND"],
         }
     )
     artefact = _bench(
@@ -124,7 +124,7 @@ def test_http_benchmark_against_workers(stack, evidence, tmp_path):
             "--transport",
             "http",
             "--base-url",
-            bridge.api.url,
+            t.nodes.api.url,  # the bridge's own API process: the CLI speaks its wire
             "--token",
             token,
             "--job-backend",

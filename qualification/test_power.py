@@ -3,6 +3,7 @@
 Quick mode runs a rotating subset of the catalogue (`qualification/power/catalogue.toml`), chosen
 by the commit so successive runs cover all of it; release mode runs the whole catalogue. The score
 is an item of the release report; GA needs ≥ 95% of valid faults caught and no invalid fault.
+It mutates copies of our bridge's source and qualifies them: a reference-target check.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def _commit() -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
+@pytest.mark.needs("commands")
 @pytest.mark.check(
     "power.seeded-faults",
     section="4",

@@ -1,6 +1,11 @@
 """§1 runtime configuration: the checklist's variables and commands, run as written, bring up an API
 and workers that run jobs; bad configuration stops a process at once with one line naming the
-variable."""
+variable.
+
+These are our bridge's own commands, environment variables and readiness report as the checklist
+writes them: reference-target checks (`commands`). Jobs go through the target's client; what the
+checklist says of readiness is read from the bridge's own API processes over its own wire.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +17,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
+from .drivers import ANONYMOUS, Reply, Target
+from .drivers.reference import RestClient
 from .stack import launch
-from .stack.bridge import BridgeStack
 from .stack.deadlines import STARTUP_SECONDS, Deadlines
 from .stack.process import free_port, wait_until
 
 pytestmark = [
     pytest.mark.config,
+    pytest.mark.needs("commands"),
     # the checklist's AUTH_DEV_SECRET is 10 bytes: PyJWT warns when the suite signs with it
     pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning"),
 ]
@@ -65,9 +71,29 @@ def _refused(
         launch.assert_refused(name, results[name], variable)
 
 
-def _readyz_timeout(stack: BridgeStack) -> float:
-    """/readyz may wait PUBLISH_TIMEOUT_SECONDS for the broker before it answers."""
-    return stack.deadlines.client(stack.deadlines.setting("PUBLISH_TIMEOUT_SECONDS"))
+def _readyz_timeout(t: Target) -> float:
+    """Readiness may wait PUBLISH_TIMEOUT_SECONDS for the broker before it answers."""
+    return t.deadlines.client(t.deadlines.setting("PUBLISH_TIMEOUT_SECONDS"))
+
+
+def _bridge_api(t: Target, url: str | None = None) -> RestClient:
+    """Our bridge's own wire to one of its API processes: the target's (`url` None) or one this
+    check launched from the checklist's commands. (Not `t.client`: a target may put another
+    contract in front of the bridge, and §1 reads readiness as the checklist writes it.)"""
+    return RestClient(url or t.nodes.api.url, t.deadlines)
+
+
+def _probe(t: Target, operation: str, url: str | None = None) -> Reply:
+    """One anonymous `ready` or `health` request to a bridge API process."""
+    client = _bridge_api(t, url)
+    try:
+        return client.request(operation, token=ANONYMOUS, timeout=_readyz_timeout(t))
+    finally:
+        client.close()
+
+
+def _body(reply: Reply) -> dict:
+    return reply.body if isinstance(reply.body, dict) else {}
 
 
 def _environ(pid: int) -> dict[str, str]:
@@ -109,29 +135,29 @@ def _cmdline(pid: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def checklist_stack(module_stack) -> BridgeStack:
+def checklist_target(module_target) -> Target:
     """API + one worker run with the checklist's exports: its literal JOB_REGISTRY_PATH (relative,
     resolved in the processes' working directory) and AUTH_DEV_SECRET, the suite's Redis as broker
     (db 0) and result backend (db 1)."""
-    bridge = module_stack(workers=1, env=CHECKLIST_LITERALS)
-    return bridge
+    return module_target(workers=1, settings=CHECKLIST_LITERALS)
 
 
+@pytest.mark.needs("configure", "registry", "executions")
 @pytest.mark.check(
     "config.env-vars",
     section="1",
     title="With the checklist's variables, API and worker run a job recorded in the registry file",
 )
-def test_checklist_env_vars(checklist_stack, evidence):
-    bridge = checklist_stack
-    environs = {part.name: _environ(part.pid) for part in bridge.processes() if part.pid}
+def test_checklist_env_vars(checklist_target, evidence):
+    t = checklist_target
+    environs = {part.name: _environ(part.pid) for part in t.nodes.processes() if part.pid}
     seen = {name: {var: env.get(var) for var in CHECKLIST_VARS} for name, env in environs.items()}
-    job_id = bridge.submit_ok("echo", {"message": "env"})
-    job = bridge.wait_terminal([job_id])[job_id]
-    registry_file = bridge.workdir / CHECKLIST_LITERALS["JOB_REGISTRY_PATH"]
-    rows = [row for row in bridge.registry_rows() if row["id"] == job_id]
-    attempts = bridge.executions(job_id)
-    ready = bridge.http.get("/readyz").json()
+    job_id = t.client.submit_ok("echo", {"message": "env"})
+    job = t.client.wait_terminal([job_id])[job_id]
+    registry_file = t.nodes.workdir / CHECKLIST_LITERALS["JOB_REGISTRY_PATH"]
+    rows = [row for row in t.observer.jobs() if row["id"] == job_id]
+    attempts = t.observer.executions(job_id)
+    ready = _body(_probe(t, "ready"))
     evidence.attach_json(
         "process-env.json",
         {
@@ -154,7 +180,7 @@ def test_checklist_env_vars(checklist_stack, evidence):
     for name, env in seen.items():
         missing = [var for var in CHECKLIST_VARS if not env[var]]
         assert not missing, f"{name} runs without {missing}"
-        assert env == {var: bridge.env[var] for var in CHECKLIST_VARS}, name
+        assert env == {var: t.settings[var] for var in CHECKLIST_VARS}, name
         assert env["JOB_BACKEND"] == "celery"
         assert re.fullmatch(r"redis://[^/]+/0", env["CELERY_BROKER_URL"]), env
         assert re.fullmatch(r"redis://[^/]+/1", env["CELERY_RESULT_BACKEND"]), env
@@ -163,23 +189,25 @@ def test_checklist_env_vars(checklist_stack, evidence):
     assert job["status"] == "succeeded", job
     assert registry_file.is_file() and len(rows) == 1 and rows[0]["status"] == "succeeded"
     assert [(a["worker"], a["outcome"]) for a in attempts] == [
-        (bridge.workers[0].node, "succeeded")
+        (t.nodes.workers[0].node, "succeeded")
     ]
     assert ready.get("jobBackend") == "celery"
 
 
+@pytest.mark.needs("configure")
 @pytest.mark.check(
     "config.readyz-celery",
     section="1",
     title="/readyz reports jobBackend celery and the broker ok (and not ok when unreachable)",
 )
-def test_readyz_reports_celery(checklist_stack, tmp_path, evidence):
-    reachable = checklist_stack.http.get("/readyz")
+def test_readyz_reports_celery(checklist_target, tmp_path, evidence):
+    t = checklist_target
+    reachable = _probe(t, "ready")
     dead_broker = f"redis://127.0.0.1:{free_port()}/0"
     api = launch.api(
         "api-dead-broker",
         launch.shell_env(
-            checklist_stack.env,
+            t.settings,
             {
                 "CELERY_BROKER_URL": dead_broker,
                 "CELERY_RESULT_BACKEND": dead_broker[:-1] + "1",
@@ -191,23 +219,21 @@ def test_readyz_reports_celery(checklist_stack, tmp_path, evidence):
     try:
         wait_until(api.settled, STARTUP_SECONDS, what="the API with a dead broker to serve")
         assert api.started, f"the API did not start with an unreachable broker:\n{api.output()}"
-        unreachable = httpx.get(f"{api.url}/readyz", timeout=_readyz_timeout(checklist_stack))
+        unreachable = _probe(t, "ready", api.url)
     finally:
         api.stop()
-    evidence.attach_json(
-        "readyz.json", {"reachable": reachable.json(), "unreachable": unreachable.json()}
-    )
-    body, dead = reachable.json(), unreachable.json()
+    body, dead = _body(reachable), _body(unreachable)
+    evidence.attach_json("readyz.json", {"reachable": body, "unreachable": dead})
     evidence.measure(
-        reachable={"status": reachable.status_code, "jobBackend": body.get("jobBackend")}
+        reachable={"status": reachable.status, "jobBackend": body.get("jobBackend")}
         | {name: check.get("ok") for name, check in body.get("checks", {}).items()},
-        unreachable={"status": unreachable.status_code, "jobBackend": dead.get("jobBackend")}
+        unreachable={"status": unreachable.status, "jobBackend": dead.get("jobBackend")}
         | {name: check.get("ok") for name, check in dead.get("checks", {}).items()},
     )
-    assert reachable.status_code == 200, body
+    assert reachable.status == 200, reachable.describe()
     assert body["status"] == "ready" and body["jobBackend"] == "celery"
     assert body["checks"]["broker"]["ok"] is True and body["checks"]["registry"]["ok"] is True
-    assert unreachable.status_code == 503, dead
+    assert unreachable.status == 503, unreachable.describe()
     assert dead["jobBackend"] == "celery" and dead["checks"]["broker"]["ok"] is False
 
 
@@ -232,15 +258,16 @@ def test_bad_broker_url(tmp_path, evidence):
     _refused(cases, evidence, base=base, workdir=tmp_path)
 
 
+@pytest.mark.needs("configure")
 @pytest.mark.check(
     "config.bad-config",
     section="1",
     title="JOB_BACKEND=bogus or an unwritable JOB_REGISTRY_PATH stops the process with one line",
 )
-def test_bad_config(checklist_stack, tmp_path, evidence):
+def test_bad_config(checklist_target, tmp_path, evidence):
     # The worker gets a reachable broker (and a queue of its own): a worker that does not
     # refuse then shows itself ready instead of retrying a connection forever.
-    base = {**checklist_stack.env, "CELERY_QUEUE": f"bad-config-{secrets.token_hex(4)}"}
+    base = {**checklist_target.settings, "CELERY_QUEUE": f"bad-config-{secrets.token_hex(4)}"}
     unwritable = {"JOB_REGISTRY_PATH": "/proc/x/registry.db"}
     cases = {
         "api-job-backend-bogus": ("JOB_BACKEND", {"JOB_BACKEND": "bogus"}, launch.api),
@@ -253,38 +280,40 @@ def test_bad_config(checklist_stack, tmp_path, evidence):
 # -- the checklist's commands, as written ---------------------------------------------------------
 
 
+@pytest.mark.needs("configure")
 @pytest.mark.check(
     "config.api-start",
     section="1",
     title="`uvicorn mcp_bridge.app:create_app --factory --host 0.0.0.0 --port P` serves /healthz",
 )
-def test_api_start_command(checklist_stack, tmp_path, evidence):
+def test_api_start_command(checklist_target, tmp_path, evidence):
+    t = checklist_target
     port = free_port()
     argv = ["uvicorn", "mcp_bridge.app:create_app", "--factory", "--host", "0.0.0.0"]
     argv += ["--port", str(port)]
     url = f"http://127.0.0.1:{port}"
     # the checklist's environment, with the registry path made absolute for this working dir
-    env = {**checklist_stack.env, "JOB_REGISTRY_PATH": str(checklist_stack.registry_path)}
+    env = {**t.settings, "JOB_REGISTRY_PATH": str(t.nodes.registry_path)}
     api = launch.Launch("api", argv, launch.shell_env(env), tmp_path, launch.healthz(url))
     try:
         wait_until(api.settled, STARTUP_SECONDS, what="the API to serve /healthz")
         assert api.started, f"`{' '.join(argv)}` did not start:\n{api.output()}"
-        health = httpx.get(f"{url}/healthz", timeout=checklist_stack.deadlines.client())
-        ready = httpx.get(f"{url}/readyz", timeout=_readyz_timeout(checklist_stack))
+        health = _probe(t, "health", url)
+        ready = _probe(t, "ready", url)
     finally:
         exit_code = api.stop()
     log = api.output()
     evidence.attach(api.log_path)
     evidence.measure(
         command=" ".join(argv),
-        healthz={"status": health.status_code, "body": health.json()},
-        readyz={"status": ready.status_code, "jobBackend": ready.json().get("jobBackend")},
+        healthz={"status": health.status, "body": health.body},
+        readyz={"status": ready.status, "jobBackend": _body(ready).get("jobBackend")},
         listening=re.findall(r"Uvicorn running on (\S+)", log),
         exitCodeOnSigterm=exit_code,
         gracefulShutdown="Application shutdown complete" in log,
     )
-    assert health.status_code == 200 and health.json() == {"status": "ok"}
-    assert ready.status_code == 200 and ready.json()["jobBackend"] == "celery", ready.text
+    assert health.status == 200 and health.body == {"status": "ok"}, health.describe()
+    assert ready.status == 200 and _body(ready).get("jobBackend") == "celery", ready.describe()
     assert re.search(rf"Uvicorn running on http://0\.0\.0\.0:{port}\b", log), log
     assert "Application shutdown complete" in log, "no graceful shutdown on SIGTERM"
     # uvicorn re-raises the SIGTERM it handled once shut down: -15 is a clean exit too.
@@ -299,14 +328,15 @@ def _token_snippet() -> str:
     return match.group(0).strip()
 
 
+@pytest.mark.needs("configure", "mint-tokens")
 @pytest.mark.check(
     "config.token-command",
     section="1",
     title="The checklist's token command mints a token the API accepts with AUTH_DEV_SECRET",
 )
-def test_token_command(checklist_stack, tmp_path, evidence):
-    bridge = checklist_stack
-    assert bridge.env["AUTH_DEV_SECRET"] == "dev-secret"
+def test_token_command(checklist_target, tmp_path, evidence):
+    t = checklist_target
+    assert t.settings["AUTH_DEV_SECRET"] == "dev-secret"
     snippet = _token_snippet()
     script = f'{snippet}\nprintf "%s" "$TOKEN"\n'
     minted = subprocess.run(
@@ -324,20 +354,23 @@ def test_token_command(checklist_stack, tmp_path, evidence):
     )
     token = minted.stdout.strip()
     assert minted.returncode == 0 and token.count(".") == 2, minted.stderr
-    submitted = bridge.submit("echo", {"message": "token-command"}, token=token)
-    read = bridge.http.get(f"/v1/jobs/{submitted.json().get('id')}", headers=bridge.headers(token))
-    forged = bridge.submit("echo", {"message": "x"}, token=bridge.token(secret="not-dev-secret"))
+    submitted = t.client.submit("echo", {"message": "token-command"}, token=token)
+    read = t.client.get(str(submitted.job_id), token=token)
+    forged = t.client.submit(
+        "echo", {"message": "x"}, token=t.client.token(secret="not-dev-secret")
+    )
+    owner = (submitted.job or {}).get("owner")
     evidence.measure(
         exitCode=minted.returncode,
-        submitStatus=submitted.status_code,
-        owner=submitted.json().get("owner"),
-        readStatus=read.status_code,
-        otherSecretStatus=forged.status_code,
+        submitStatus=submitted.status,
+        owner=owner,
+        readStatus=read.status,
+        otherSecretStatus=forged.status,
     )
-    assert submitted.status_code == 202, submitted.text
-    assert submitted.json()["owner"] == "bench"
-    assert read.status_code == 200, read.text
-    assert forged.status_code == 401, "the API does not verify tokens against AUTH_DEV_SECRET"
+    assert submitted.status == 202, submitted.describe()
+    assert owner == "bench"
+    assert read.status == 200, read.describe()
+    assert forged.status == 401, "the API does not verify tokens against AUTH_DEV_SECRET"
 
 
 def _make_argv() -> tuple[list[str], str]:
@@ -348,12 +381,13 @@ def _make_argv() -> tuple[list[str], str]:
     return [*argv, f"PY={sys.executable}"], "make celery-worker (PY=tested interpreter, no .venv)"
 
 
+@pytest.mark.needs("boot", "executions")
 @pytest.mark.check(
     "config.worker-start",
     section="1",
     title="`make celery-worker` starts a worker that runs jobs and exits cleanly on SIGTERM",
 )
-def test_worker_start_command(stack, tmp_path, evidence):
+def test_worker_start_command(target, tmp_path, evidence):
     has_target = subprocess.run(
         ["make", "-n", "-o", ".venv/.installed", "celery-worker"],
         cwd=ROOT,
@@ -362,15 +396,15 @@ def test_worker_start_command(stack, tmp_path, evidence):
     )
     if has_target.returncode != 0:
         pytest.fail(f"no `make celery-worker` target: {has_target.stderr.decode().strip()}")
-    bridge = stack(workers=0, start_api=False)
+    t = target(workers=0, start_api=False)
     argv, how = _make_argv()
-    env = launch.shell_env(bridge.env)
+    env = launch.shell_env(t.settings)
     worker = launch.Launch("make-celery-worker", argv, env, tmp_path, lambda _: True, cwd=ROOT)
     try:
-        bridge.api.start()  # boots while the worker does
-        job_id = bridge.submit_ok("echo", {"message": "make celery-worker"})
-        job = bridge.wait_terminal([job_id], timeout=bridge.deadlines.jobs(spawn=True))[job_id]
-        runs = bridge.executions(job_id)
+        t.nodes.api.start()  # boots while the worker does
+        job_id = t.client.submit_ok("echo", {"message": "make celery-worker"})
+        job = t.client.wait_terminal([job_id], timeout=t.deadlines.jobs(spawn=True))[job_id]
+        runs = t.observer.executions(job_id)
         workers = [
             pid for pid in _descendants(worker.proc.pid) if "mcp_bridge.worker" in _cmdline(pid)
         ]
@@ -396,6 +430,7 @@ def test_worker_start_command(stack, tmp_path, evidence):
         processesLeft=len(left),
     )
     assert job["status"] == "succeeded" and len(runs) == 1
+    assert runs[0]["outcome"] == "succeeded", runs  # the client's word against the observer's
     assert [run["worker"] for run in runs] == nodes[:1], (runs, nodes)
     assert main is not None, f"no mcp_bridge.worker process under make: {log[-2000:]}"
     assert exit_code == 0, f"make celery-worker exited {exit_code} after SIGTERM"

@@ -27,14 +27,19 @@ from typing import Any
 import numpy as np
 import pytest
 
+from . import raw_celery
+from .drivers import Target
 from .machine import ForeignLoad
 from .plugin import RUN_DIR, progress
-from .raw_celery import run_round
-from .stack.bridge import BridgeStack, WorkerPinger
-from .stack.managed import ManagedProcess
 from .statistics import Interval, Scaling, relative_speedup_ci, speedup_ci
 
-pytestmark = [pytest.mark.scaling, pytest.mark.serial]
+#: Our bridge's own commands: stacks of 1 and 4 workers with its packaged MCP servers, measured
+#: with its benchmarking CLI beside plain Celery on its broker.
+pytestmark = [
+    pytest.mark.scaling,
+    pytest.mark.serial,
+    pytest.mark.needs("boot", "configure", "commands"),
+]
 
 #: Long enough that a job's own CPU (HTTP, registry writes, the CLI's polling: a few ms, more on a
 #: busy machine) stays a small share of it, so two CPU-bound neighbours cannot starve the
@@ -212,49 +217,8 @@ def _benchmark(
     return [run["wallSeconds"] for run in runs], artefact
 
 
-def _raw_workers(bridge: BridgeStack, queue: str, count: int) -> list[ManagedProcess]:
-    """Plain Celery workers (same flags as the bridge's) on the bridge stack's Redis."""
-    broker = bridge.env["CELERY_BROKER_URL"]
-    pinger = WorkerPinger(broker)
-    workers = []
-    for index in range(count):
-        node = f"raw-{queue}-{index}@qualification"
-        workers.append(
-            ManagedProcess(
-                f"raw-{queue}-{index}",
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    f"{__package__}.raw_celery",
-                    "worker",
-                    "--pool",
-                    "solo",
-                    "-Q",
-                    queue,
-                    "-n",
-                    node,
-                    "--without-mingle",
-                    "--without-gossip",
-                    "--loglevel",
-                    "WARNING",
-                ],
-                {**dict(os.environ), "RAW_CELERY_BROKER_URL": broker},
-                bridge.log_dir,
-                lambda node=node: pinger.answers(node),
-                cwd=Path.cwd(),
-            )
-        )
-    for worker in workers:
-        worker.spawn()
-    for worker in workers:
-        worker.wait_ready()
-    return workers
-
-
 @pytest.fixture(scope="module")
-def measurements(module_stack, request) -> Measurements:
+def measurements(module_target, request) -> Measurements:
     """Rounds interleaved 1,4 within each system (bridge, MCP, plain Celery) on one machine in one
     run, until every gated statistic is decided; then the inline path's two blocks."""
     config = request.config
@@ -263,12 +227,16 @@ def measurements(module_stack, request) -> Measurements:
     out_dir = config.stash[RUN_DIR] / "benchmarks" / "scaling"
     ratio, figure = config.getoption("scaling_ratio"), config.getoption("scaling_threshold")
     m = Measurements(mode, plan, out_dir, ratio, figure)
-    stacks = {n: module_stack(workers=n, env=PACKAGED_MCP_SERVERS) for n in (1, 4)}
-    raw = {n: _raw_workers(stacks[4], f"raw{n}", n) for n in (1, 4)}
+    targets = {n: module_target(workers=n, settings=PACKAGED_MCP_SERVERS) for n in (1, 4)}
+    # plain Celery workers (same flags as the bridge's) on the 4-worker target's Redis
+    broker = targets[4].settings["CELERY_BROKER_URL"]
+    raw = {
+        n: raw_celery.start_workers(broker, f"raw{n}", n, targets[4].nodes.log_dir) for n in (1, 4)
+    }
     try:
         for round_no in range(plan.max_rounds + 1):
             with ForeignLoad() as load:
-                _one_round(m, stacks, round_no)
+                _one_round(m, targets, round_no)
             took = load.result.wall
             if round_no == 0:
                 progress(config, f"scaling: warm-up round done in {took:.0f} s")
@@ -316,17 +284,18 @@ def _point(series: dict[int, Series]) -> float:
     return float(np.median(series[1].walls) / np.median(series[4].walls))
 
 
-def _one_round(m: Measurements, stacks: dict[int, BridgeStack], round_no: int) -> None:
-    """Bridge (built-in sleep), bridge (MCP sleep) and plain Celery, each with 1 then 4 workers."""
+def _one_round(m: Measurements, targets: dict[int, Target], round_no: int) -> None:
+    """Bridge (built-in sleep), bridge (MCP sleep) and plain Celery, each with 1 then 4 workers.
+    The bridge side is its benchmarking CLI over HTTP against the target's API process."""
     jobs = m.plan.jobs
     for n in (1, 4):
         over_http = (
             "--transport",
             "http",
             "--base-url",
-            stacks[n].api.url,
+            targets[n].nodes.api.url,
             "--token",
-            stacks[n].token(),
+            targets[n].client.token(),
             "--job-backend",
             "celery",
         )
@@ -334,8 +303,8 @@ def _one_round(m: Measurements, stacks: dict[int, BridgeStack], round_no: int) -
         (mcp_wall,), mcp_artefact = _benchmark(
             m.out_dir, f"mcp-{n}w-r{round_no}", jobs, *over_http, scenario="mcp"
         )
-        raw_wall = run_round(
-            stacks[4].env["CELERY_BROKER_URL"],
+        raw_wall = raw_celery.run_round(
+            targets[4].settings["CELERY_BROKER_URL"],
             f"raw{n}",
             jobs,
             SLEEP_MS,
