@@ -140,7 +140,7 @@ def _send(t: Target, case: Case, job_id: str) -> tuple[dict[str, Any], Reply]:
         case.operation,
         job_id=job,
         headers=headers,
-        content=content,  # type: ignore[arg-type]
+        content=content,
         params=case.params,
         timeout=REQUEST_SECONDS,
     )

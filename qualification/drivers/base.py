@@ -138,7 +138,7 @@ class Client(ABC):
 
     def __init__(self, deadlines: Deadlines) -> None:
         self.deadlines = deadlines
-        self.submitted = 0  # jobs created through this client (a deployed target is told)
+        self.submitted = 0  # jobs created (202) through this client: a deployed target is told
 
     # -- the wire: each driver implements these -----------------------------------------------
 
@@ -150,13 +150,14 @@ class Client(ABC):
         job_id: str | None = None,
         token: str | None = DEFAULT,
         headers: dict[str, str] | None = None,
-        content: bytes | None = None,
+        content: bytes | Iterable[bytes] | None = None,
         json: Any = None,
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> Reply:
         """A raw request of `operation` (a name in `operations`): for checks that send what
-        the verbs below never would. `token` ANONYMOUS sends no credentials."""
+        the verbs below never would. `token` ANONYMOUS sends no credentials; `content` as an
+        iterable of chunks goes with Transfer-Encoding: chunked."""
 
     @abstractmethod
     def submit(

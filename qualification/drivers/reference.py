@@ -137,6 +137,8 @@ class RestClient(Client):
         except httpx.HTTPError as error:
             return Reply(None, transport_error=f"{type(error).__name__}: {error}"[:300],
                          operation=operation)  # fmt: skip
+        if operation == "submit" and response.status_code == 202:
+            self.submitted += 1  # a job created (200 is a replay)
         return reply_of(operation, response)
 
     def request(
@@ -146,7 +148,7 @@ class RestClient(Client):
         job_id: str | None = None,
         token: str | None = DEFAULT,
         headers: dict[str, str] | None = None,
-        content: bytes | None = None,
+        content: bytes | Iterable[bytes] | None = None,
         json: Any = None,
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
@@ -161,8 +163,6 @@ class RestClient(Client):
             params=params,
             timeout=timeout,
         )
-        if operation == "submit" and content is None and json is not None:
-            self.submitted += 1
         return self._send(operation, req)
 
     def submit(
@@ -172,7 +172,6 @@ class RestClient(Client):
         idempotency_key: str | None = None,
         token: str | None = DEFAULT,
     ) -> Reply:
-        self.submitted += 1
         req = wire.submit_request(
             tool, arguments, token=self._token(token), idempotency_key=idempotency_key
         )

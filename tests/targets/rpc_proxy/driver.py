@@ -76,6 +76,7 @@ class RpcClient(Client):
             return Reply(
                 None, transport_error=f"{type(error).__name__}: {error}", operation=operation
             )
+        self.submitted += operation == "submit" and response.status_code == 202
         return self._reply(operation, response)
 
     def _open_session(self) -> str:
@@ -111,7 +112,6 @@ class RpcClient(Client):
                      problem=problem, operation=operation)  # fmt: skip
 
     def submit(self, tool, arguments=None, idempotency_key=None, token=DEFAULT) -> Reply:  # noqa: ANN001
-        self.submitted += 1
         body = {"tool_name": tool, "params": arguments or {}}
         if idempotency_key is not None:
             body["dedupe_key"] = idempotency_key
