@@ -118,7 +118,7 @@ def list_request(
 class BridgeClient:
     """Synchronous: `send(request(...))` over one `httpx.Client`."""
 
-    def __init__(self, base_url: str, timeout: float, **options: Any) -> None:
+    def __init__(self, base_url: str, timeout: float | httpx.Timeout, **options: Any) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = httpx.Client(base_url=self.base_url, timeout=timeout, **options)
 
@@ -128,11 +128,17 @@ class BridgeClient:
     def close(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> BridgeClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 class AsyncBridgeClient:
     """Asynchronous: `await send(request(...))` over one `httpx.AsyncClient`."""
 
-    def __init__(self, base_url: str, timeout: float, **options: Any) -> None:
+    def __init__(self, base_url: str, timeout: float | httpx.Timeout, **options: Any) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, **options)
 
@@ -141,3 +147,9 @@ class AsyncBridgeClient:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+    async def __aenter__(self) -> AsyncBridgeClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

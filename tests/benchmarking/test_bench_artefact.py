@@ -10,7 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from mcp_bridge.benchmarking.artefact import artefact_path, redact_url, validate, write_artefact
-from mcp_bridge.benchmarking.runner import _failure_line, config_block, job_figures
+from mcp_bridge.benchmarking.bridge_settings import config_block
+from mcp_bridge.benchmarking.figures import failure_line, job_figures
 
 
 @pytest.mark.parametrize(
@@ -137,17 +138,17 @@ def test_failure_line_names_the_first_bad_job() -> None:
         {"id": "2", "tool": "sleep", "status": "failed", "error": "boom"},
         {"id": "3", "tool": "cpu", "status": "cancelled"},
     ]
-    assert _failure_line(jobs) == "job 2 (sleep) failed: boom (1 more did not succeed)"
-    assert _failure_line(jobs[:1]) is None
+    assert failure_line(jobs) == "job 2 (sleep) failed: boom (1 more did not succeed)"
+    assert failure_line(jobs[:1]) is None
 
 
 def test_artefacts_name_the_registry_an_api_serves() -> None:
-    from mcp_bridge.benchmarking.runner import _served_registry, registry_kind
+    from mcp_bridge.benchmarking.targets import registry_kind, served_registry
 
     served = {"checks": {"registry": {"ok": True, "detail": "writable: postgresql://u:pw@h/db"}}}
-    assert _served_registry(served)["registryKind"] == "postgresql"
-    assert "pw" not in _served_registry(served)["registry"]
+    assert served_registry(served)["registryKind"] == "postgresql"
+    assert "pw" not in served_registry(served)["registry"]
     file = {"checks": {"registry": {"ok": True, "detail": "writable: var/jobs/registry.db"}}}
-    assert _served_registry(file) == {"registry": "var/jobs/registry.db", "registryKind": "sqlite"}
-    assert _served_registry({}) == {"registryKind": "unknown"}
+    assert served_registry(file) == {"registry": "var/jobs/registry.db", "registryKind": "sqlite"}
+    assert served_registry({}) == {"registryKind": "unknown"}
     assert registry_kind("postgres://h/db") == "postgresql"

@@ -21,7 +21,7 @@ MCP_SERVER = "demo"  # the demo MCP server of the packaged servers file (MCP_SER
 
 @dataclass(frozen=True)
 class JobSpec:
-    """One POST /v1/jobs body."""
+    """One job to submit: a tool and its arguments."""
 
     tool: str
     arguments: dict[str, Any]
