@@ -5,22 +5,26 @@ The "hosts" are network namespaces the suite makes (qualification/stack/netns.py
 runs in its host's namespace with its own working directory, and traffic goes only to the
 addresses of those namespaces. Skipped, saying why, where namespaces or PostgreSQL binaries are
 not available.
+
+The check boots our bridge from its own commands (`commands`) into hosts of its own, so it is
+the reference target's alone; it reaches each API through the reference driver's client and
+reads the attempts as an administrator would (the API observer).
 """
 
 from __future__ import annotations
 
 import secrets
 import sys
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import httpx
-import jwt
 import pytest
 import redis as redis_py
 
-from .stack.bridge import FAST_RECOVERY_ENV, TERMINAL, WorkerPinger
+from .drivers import ANONYMOUS, TERMINAL, Job
+from .drivers.deployed import ApiObserver
+from .drivers.reference import RestClient
+from .stack.bridge import FAST_RECOVERY_ENV, WorkerPinger
 from .stack.deadlines import Deadlines
 from .stack.launch import shell_env
 from .stack.managed import ManagedProcess
@@ -51,18 +55,16 @@ def _redis(data: Host, directory: Path, binary: Path) -> ManagedProcess:
     return ManagedProcess("redis", argv, shell_env(), directory, answers)
 
 
-def _api(host: Host, env: dict[str, str], log_dir: Path, cwd: Path) -> ManagedProcess:
-    url = f"http://{host.address}:{API_PORT}"
+def _api(
+    host: Host, env: dict[str, str], log_dir: Path, cwd: Path, client: RestClient
+) -> ManagedProcess:
     argv = host.argv(
         [sys.executable, "-m", "uvicorn", "mcp_bridge.app:create_app", "--factory"]
         + ["--host", host.address, "--port", str(API_PORT), "--no-access-log"]
     )
 
     def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/readyz", timeout=10).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return client.request("ready", token=ANONYMOUS, timeout=10).status == 200
 
     return ManagedProcess(f"api-{host.netns}", argv, env, log_dir, ready, cwd=cwd)
 
@@ -75,6 +77,7 @@ def _worker(host: Host, env: dict[str, str], log_dir: Path, cwd: Path, pinger: W
     )
 
 
+@pytest.mark.needs("boot", "configure", "commands")
 @pytest.mark.check(
     "registry.multi-host",
     section="4",
@@ -101,7 +104,7 @@ def test_hosts_share_only_the_broker_and_the_registry(tmp_path, evidence):
         url = registry.create_database("multihost")
         pinger = WorkerPinger(f"redis://{data.address}:6379/0")
         parts.callback(pinger.close)
-        apis, workers, dirs = [], [], []
+        apis, workers, dirs, clients = [], [], [], []
         for host in hosts:
             home = tmp_path / host.netns
             (home / "tmp").mkdir(parents=True)
@@ -120,7 +123,13 @@ def test_hosts_share_only_the_broker_and_the_registry(tmp_path, evidence):
                     "PYTHONUNBUFFERED": "1",
                 },
             )
-            apis.append(_api(host, env, home, home))
+            deadlines = Deadlines(env)
+            client = RestClient(
+                f"http://{host.address}:{API_PORT}", deadlines, secret=secret, name=host.netns
+            )
+            parts.callback(client.close)
+            clients.append(client)
+            apis.append(_api(host, env, home, home, client))
             workers.append(_worker(host, env, home, home, pinger))
         for part in apis + workers:
             parts.callback(part.close)
@@ -128,35 +137,24 @@ def test_hosts_share_only_the_broker_and_the_registry(tmp_path, evidence):
         for part in apis + workers:
             part.wait_ready()
 
-        deadlines = Deadlines(env)
-        token = jwt.encode(
-            {"sub": "multihost", "roles": ["operator"], "exp": int(time.time()) + 3600},
-            secret,
-            algorithm="HS256",
-        )
-        auth = {"Authorization": f"Bearer {token}"}
-        bases = [f"http://{host.address}:{API_PORT}" for host in hosts]
-        with httpx.Client(headers=auth, timeout=deadlines.client(10)) as http:
-            submitted = []  # (job id, index of the API that took it)
-            for i in range(JOBS):
-                body = {"tool": "sleep", "arguments": {"ms": 50}}
-                response = http.post(f"{bases[i % 2]}/v1/jobs", json=body)
-                assert response.status_code == 202, response.text
-                submitted.append((response.json()["id"], i % 2))
+        submitted = []  # (job id, index of the API that took it)
+        for i in range(JOBS):
+            reply = clients[i % 2].submit("sleep", {"ms": 50})
+            assert reply.status == 202 and reply.job_id, reply.describe()
+            submitted.append((reply.job_id, i % 2))
 
-            def other_api_sees_all_terminal() -> list[dict] | None:
-                jobs = [
-                    http.get(f"{bases[1 - api]}/v1/jobs/{job_id}").json()
-                    for job_id, api in submitted
-                ]
-                return jobs if all(job["status"] in TERMINAL for job in jobs) else None
+        def other_api_sees_all_terminal() -> list[Job] | None:
+            jobs = [clients[1 - api].get(job_id).job or Job() for job_id, api in submitted]
+            return jobs if all(job.get("status") in TERMINAL for job in jobs) else None
 
-            jobs = wait_until(other_api_sees_all_terminal, deadlines.jobs(JOBS), what="every job")
-            ran_on = set()
-            for job_id, api in submitted:
-                for attempt in http.get(f"{bases[api]}/v1/jobs/{job_id}/attempts").json()["items"]:
-                    ran_on.add(attempt["worker"].split("@")[0].removeprefix("w-"))
-            scrape = http.get(f"{bases[0]}/metrics").text
+        jobs = wait_until(other_api_sees_all_terminal, deadlines.jobs(JOBS), what="every job")
+        observers = [ApiObserver(client) for client in clients]
+        ran_on, outcomes = set(), {}
+        for job_id, api in submitted:
+            runs = observers[api].executions(job_id)
+            outcomes[job_id] = [run["outcome"] for run in runs]
+            ran_on.update(run["worker"].split("@")[0].removeprefix("w-") for run in runs)
+        scrape = clients[0].metrics().text
         finished = sum(
             float(line.rsplit(" ", 1)[1])
             for line in scrape.splitlines()
@@ -173,3 +171,5 @@ def test_hosts_share_only_the_broker_and_the_registry(tmp_path, evidence):
         evidence.expect("finishedOnHostAMetrics", finished, "==", JOBS)
         registry_files = [str(p) for home in dirs for p in home.rglob("*.db")]
         evidence.expect("registryFilesOnHosts", registry_files, "==", [])
+        # The client's word against the attempts: each job read succeeded ran once, successfully.
+        assert all(seen == ["succeeded"] for seen in outcomes.values()), outcomes
