@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from .drivers import Problem, Reply, Target
+from .drivers.base import OMIT
 
 # Every case asserts that no job was left behind: the registry's job count before and after.
 pytestmark = [pytest.mark.input, pytest.mark.needs("registry")]
@@ -35,7 +36,8 @@ class Case:
     """One bad request of `operation`; `job` "existing" is a job of the caller, "unknown" is not."""
 
     id: str
-    body: bytes | None = None
+    body: bytes | None = None  # raw bytes, or:
+    submission: dict[str, Any] | None = None  # Client.submission's arguments (OMIT: left out)
     operation: str = "submit"
     job: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
@@ -46,46 +48,58 @@ class Case:
     statuses: frozenset[int] = CLIENT_ERROR
 
 
-OVERSIZED = b'{"tool":"echo","arguments":{"message":"' + b"a" * DEFAULT_MAX_BODY + b'"}}'
-ECHO = _json({"tool": "echo", "arguments": {"message": "hi"}})
+OVERSIZED_MESSAGE = "a" * DEFAULT_MAX_BODY
+ECHO = {"tool": "echo", "arguments": {"message": "hi"}}
 
 CASES = [
+    # bytes that are no JSON object at all: wrong whatever the target's body schema
     Case("malformed-json", b'{"tool": "echo", "arguments": {', fault="body"),
     Case("empty-body", b"", fault="body"),
     Case("non-object-body", _json([{"tool": "echo", "arguments": {}}]), fault="body"),
-    Case("missing-tool", _json({"arguments": {"message": "hi"}}), fault="tool"),
-    Case("tool-not-string", _json({"tool": 42, "arguments": {}}), fault="tool"),
-    Case("tool-empty", _json({"tool": "", "arguments": {}}), fault="tool"),
-    Case("unknown-tool", _json({"tool": "rm -rf /", "arguments": {}}), fault="tool"),
-    Case("arguments-not-object", _json({"tool": "echo", "arguments": ["hi"]}), fault="arguments"),
-    Case("sleep-ms-negative", _json({"tool": "sleep", "arguments": {"ms": -1}}), fault="ms"),
-    Case("sleep-ms-string", _json({"tool": "sleep", "arguments": {"ms": "x"}}), fault="ms"),
-    Case("sleep-ms-missing", _json({"tool": "sleep", "arguments": {}}), fault="ms"),
-    Case("sleep-ms-over-max", _json({"tool": "sleep", "arguments": {"ms": 10**9}}), fault="ms"),
-    Case(
-        "unknown-argument",
-        _json({"tool": "echo", "arguments": {"message": "hi", "shell": "id"}}),
-        fault="shell",
-    ),
-    Case(
-        "unknown-top-level-field",
-        _json({"tool": "echo", "arguments": {}, "priority": 9}),
-        fault="priority",
-    ),
     Case("nan-literal", b'{"tool": "sleep", "arguments": {"ms": NaN}}', fault="body"),
     Case("non-utf8-body", b'{"tool": "echo", "arguments": {"message": "\xff\xfe"}}', fault="body"),
     Case("lone-surrogate", b'{"tool": "echo", "arguments": {"message": "\\ud800"}}'),
     Case("deeply-nested-json", b"[" * 100_000 + b"]" * 100_000, fault="body"),
+    # submissions in the target's own wire (Client.submission), wrong in what they say
+    Case("missing-tool", submission={"tool": OMIT, "arguments": {"message": "hi"}}, fault="tool"),
+    Case("tool-not-string", submission={"tool": 42, "arguments": {}}, fault="tool"),
+    Case("tool-empty", submission={"tool": "", "arguments": {}}, fault="tool"),
+    Case("unknown-tool", submission={"tool": "rm -rf /", "arguments": {}}, fault="tool"),
+    Case(
+        "arguments-not-object", submission={"tool": "echo", "arguments": ["hi"]}, fault="arguments"
+    ),
+    Case("sleep-ms-negative", submission={"tool": "sleep", "arguments": {"ms": -1}}, fault="ms"),
+    Case("sleep-ms-string", submission={"tool": "sleep", "arguments": {"ms": "x"}}, fault="ms"),
+    Case("sleep-ms-missing", submission={"tool": "sleep", "arguments": {}}, fault="ms"),
+    Case("sleep-ms-over-max", submission={"tool": "sleep", "arguments": {"ms": 10**9}}, fault="ms"),
+    Case(
+        "unknown-argument",
+        submission={"tool": "echo", "arguments": {"message": "hi", "shell": "id"}},
+        fault="shell",
+    ),
+    Case(
+        "unknown-top-level-field",
+        submission={"tool": "echo", "arguments": {}, "priority": 9},
+        fault="priority",
+    ),
     Case("huge-integer", b'{"tool": "sleep", "arguments": {"ms": ' + b"9" * 5000 + b"}}"),
-    Case("body-over-limit", OVERSIZED, statuses=TOO_LARGE),
-    Case("body-over-limit-chunked", OVERSIZED, chunked=True, statuses=TOO_LARGE),
-    Case("wrong-content-type", ECHO, content_type="text/plain"),
+    Case(
+        "body-over-limit",
+        submission={"tool": "echo", "arguments": {"message": OVERSIZED_MESSAGE}},
+        statuses=TOO_LARGE,
+    ),
+    Case(
+        "body-over-limit-chunked",
+        submission={"tool": "echo", "arguments": {"message": OVERSIZED_MESSAGE}},
+        chunked=True,
+        statuses=TOO_LARGE,
+    ),
+    Case("wrong-content-type", submission=ECHO, content_type="text/plain"),
     Case("form-content-type", b"tool=echo", content_type="application/x-www-form-urlencoded"),
     Case(
         "idempotency-key-too-long",
-        ECHO,
-        headers={"Idempotency-Key": "k" * 256},
-        fault="Idempotency-Key",
+        submission={**ECHO, "idempotency_key": "k" * 256},
+        fault="idempotencyKey",
     ),
     Case(
         "bad-page-token",
@@ -129,12 +143,15 @@ def existing_job(shared_target: Target) -> str:
 def _send(t: Target, case: Case, job_id: str) -> tuple[dict[str, Any], Reply]:
     job = {"existing": job_id, "unknown": str(uuid.uuid4()), None: None}[case.job]
     headers = dict(case.headers)
-    if case.content_type is not None and case.body is not None:
+    body = case.body
+    if case.submission is not None:
+        parts = t.client.submission(**case.submission)
+        headers.update(parts.get("headers") or {})
+        body = json.dumps(parts["json"]).encode()  # sent as bytes: the case's content type
+    if case.content_type is not None and body is not None:
         headers["Content-Type"] = case.content_type
-    content: bytes | Iterator[bytes] | None = case.body
-    if case.chunked and case.body is not None:
-        body = case.body
-        # an iterator is sent chunked (the protocol types `content` as bytes only)
+    content: bytes | Iterator[bytes] | None = body
+    if case.chunked and body is not None:
         content = iter([body[i : i + 65536] for i in range(0, len(body), 65536)])
     reply = t.client.request(
         case.operation,
@@ -149,8 +166,8 @@ def _send(t: Target, case: Case, job_id: str) -> tuple[dict[str, Any], Reply]:
         "jobId": job,
         "params": case.params,
         "headers": headers,
-        "bodyBytes": None if case.body is None else len(case.body),
-        "bodyHead": None if case.body is None else repr(case.body[:200]),
+        "bodyBytes": None if body is None else len(body),
+        "bodyHead": None if body is None else repr(body[:200]),
         "chunked": case.chunked,
     }
     return sent, reply

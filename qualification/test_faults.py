@@ -63,10 +63,8 @@ def _assert_each_ran_once(
 
 
 def _component_up(reply: Reply, component: str) -> bool | None:
-    """What a readiness answer says of one component (`broker`, `registry`). The protocol has
-    no normalised readiness report yet: this reads the reference bridge's (`checks.<name>.ok`)."""
-    body = reply.body if isinstance(reply.body, dict) else {}
-    return ((body.get("checks") or {}).get(component) or {}).get("ok")
+    """What a readiness answer says of one component (`broker`, `registry`)."""
+    return reply.components.get(component)
 
 
 @pytest.mark.needs("boot", "configure", "latch", "kill-worker", "executions", "broker")

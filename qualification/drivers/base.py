@@ -106,6 +106,8 @@ class Reply:
     problem: Problem | None = None
     transport_error: str | None = None
     operation: str = ""
+    #: A readiness answer's parts (`broker`, `registry`, …) → whether each is up.
+    components: Mapping[str, bool] = field(default_factory=dict)
 
     @property
     def job_id(self) -> str | None:
@@ -126,6 +128,7 @@ class Reply:
 
 DEFAULT: Any = object()  # the client's default token
 ANONYMOUS = ""  # no credentials at all
+OMIT: Any = object()  # a submission field left out
 
 
 class Client(ABC):
@@ -160,6 +163,14 @@ class Client(ABC):
         iterable of chunks goes with Transfer-Encoding: chunked."""
 
     @abstractmethod
+    def submission(
+        self, tool: Any, arguments: Any = OMIT, idempotency_key: Any = None, **extra: Any
+    ) -> dict[str, Any]:
+        """A submit request's parts in this target's wire: `{"json": body, "headers": {...}}`
+        for `request("submit", **parts)`. Any value may be of the wrong type, `OMIT` leaves a
+        field out and `extra` adds top-level fields: the bad-input checks build wrong
+        submissions with it."""
+
     def submit(
         self,
         tool: str,
@@ -168,6 +179,12 @@ class Client(ABC):
         token: str | None = DEFAULT,
     ) -> Reply:
         """Create a job; the reply's `job` holds at least its id (202 new, 200 replayed)."""
+        parts = self.submission(tool, arguments or {}, idempotency_key)
+        return self.request("submit", token=token, **parts)
+
+    def job_location(self, job_id: str) -> str | None:
+        """Where the target says a new job lives (a 202's `Location`), if its contract has one."""
+        return None
 
     def get(self, job_id: str, wait: float = 0.0, token: str | None = DEFAULT) -> Reply:
         """The job (`reply.job`); `wait` > 0 long-polls that many seconds for a final status

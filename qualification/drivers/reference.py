@@ -26,7 +26,7 @@ from ..stack.latch import Latch
 from ..stack.postgres import PostgresServer, PostgresUnavailable
 from ..stack.postgres import provision as provision_postgres
 from ..stack.redis import RedisServer, provision
-from .base import DEFAULT, Client, Driver, Job, Problem, Reply, Target, Unsupported
+from .base import DEFAULT, OMIT, Client, Driver, Job, Problem, Reply, Target, Unsupported
 
 POSTGRES = pytest.StashKey[PostgresServer]()
 RESTARTABLE_POSTGRES = pytest.StashKey[PostgresServer]()
@@ -40,6 +40,10 @@ REFERENCE_CAPABILITIES = frozenset(
         "registry", "broker", "latch", "commands", "openapi", "mcp",
     }
 )  # fmt: skip
+
+
+#: Our request fields that the checklist names otherwise (a problem's `fields` use its names).
+CHECKLIST_FIELDS = {"Idempotency-Key": "idempotencyKey"}
 
 
 def problem_of(response: httpx.Response) -> Problem | None:
@@ -56,7 +60,11 @@ def problem_of(response: httpx.Response) -> Problem | None:
         and body["status"] == response.status_code
     )
     body = body if isinstance(body, dict) else {}
-    fields = tuple(str(e.get("field")) for e in body.get("errors") or [] if isinstance(e, dict))
+    fields = tuple(
+        CHECKLIST_FIELDS.get(str(e.get("field")), str(e.get("field")))
+        for e in body.get("errors") or []
+        if isinstance(e, dict)
+    )
     return Problem(
         status=response.status_code,
         kind=str(body.get("type", "")),
@@ -78,6 +86,7 @@ def reply_of(operation: str, response: httpx.Response) -> Reply:
             jobs = [Job(**item) for item in body["items"]]  # our fields are the checklist's
         elif "id" in body and "status" in body:
             job = Job(**body)
+    checks = body.get("checks") if operation == "ready" and isinstance(body, dict) else None
     return Reply(
         status=response.status_code,
         body=body,
@@ -87,6 +96,11 @@ def reply_of(operation: str, response: httpx.Response) -> Reply:
         jobs=jobs,
         problem=problem_of(response),
         operation=operation,
+        components={
+            name: bool(part.get("ok"))
+            for name, part in (checks or {}).items()
+            if isinstance(part, dict)
+        },
     )
 
 
@@ -165,17 +179,15 @@ class RestClient(Client):
         )
         return self._send(operation, req)
 
-    def submit(
-        self,
-        tool: str,
-        arguments: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        token: str | None = DEFAULT,
-    ) -> Reply:
-        req = wire.submit_request(
-            tool, arguments, token=self._token(token), idempotency_key=idempotency_key
-        )
-        return self._send("submit", req)
+    def submission(
+        self, tool: Any, arguments: Any = OMIT, idempotency_key: Any = None, **extra: Any
+    ) -> dict[str, Any]:
+        body = {"tool": tool, "arguments": arguments, **extra}
+        headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
+        return {"json": {k: v for k, v in body.items() if v is not OMIT}, "headers": headers}
+
+    def job_location(self, job_id: str) -> str:
+        return wire.request("get", job_id=job_id).path
 
     def list(
         self, token: str | None = DEFAULT, status: str | None = None, limit: int | None = None

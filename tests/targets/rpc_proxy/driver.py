@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from qualification.drivers.base import DEFAULT, Client, Job, Problem, Reply
+from qualification.drivers.base import DEFAULT, OMIT, Client, Job, Problem, Reply
 from qualification.drivers.reference import ReferenceDriver, ReferenceTarget
 from qualification.stack.managed import ManagedProcess
 from qualification.stack.process import free_port
@@ -108,14 +108,16 @@ class RpcClient(Client):
                 else False,  # fmt: skip
                 fields=tuple(ERROR_FIELDS.get(f, f) for f in envelope.get("fields") or []),
             )
+        ready = operation == "ready" and isinstance(body, dict)
+        checks = (body.get("detail") or {}).get("checks") if ready else None
+        parts = {name: bool(part.get("ok")) for name, part in (checks or {}).items()}
         return Reply(response.status_code, body, response.text, response.headers, job=job,
-                     problem=problem, operation=operation)  # fmt: skip
+                     problem=problem, operation=operation, components=parts)  # fmt: skip
 
-    def submit(self, tool, arguments=None, idempotency_key=None, token=DEFAULT) -> Reply:  # noqa: ANN001
-        body = {"tool_name": tool, "params": arguments or {}}
-        if idempotency_key is not None:
-            body["dedupe_key"] = idempotency_key
-        return self.request("submit", json=body, token=token)
+    def submission(self, tool, arguments=OMIT, idempotency_key=None, **extra: Any) -> dict:  # noqa: ANN001
+        key = {"dedupe_key": idempotency_key} if idempotency_key is not None else {}
+        body = {"tool_name": tool, "params": arguments, **key, **extra}
+        return {"json": {k: v for k, v in body.items() if v is not OMIT}}
 
     def metrics(self, token: str | None = DEFAULT) -> Reply:
         token = self.token(roles=("admin",)) if token is DEFAULT else token

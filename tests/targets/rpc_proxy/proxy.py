@@ -106,6 +106,10 @@ class Proxy:
             return error(400, "MALFORMED_BODY", f"body: not JSON ({str(why)[:80]})", ["body"])
         if not isinstance(body, dict):
             return error(400, "MALFORMED_BODY", "body: expected a JSON object", ["body"])
+        try:  # found by input.malformed[lone-surrogate]: "\ud800" parses, but is no UTF-8
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return error(400, "MALFORMED_BODY", "body: a string is not valid Unicode", ["body"])
         return body
 
     async def open_session(self, request: Request) -> Response:
