@@ -13,10 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import mcp_bridge_client as wire
-
 from .drivers import DEFAULT, Job, Reply, Target
-from .drivers.reference import RestClient
 
 pytestmark = pytest.mark.idempotency
 
@@ -52,18 +49,6 @@ def _concurrent_posts(t: Target, key: str, n: int) -> list[Reply]:
 def _rows_with_key(t: Target, key: str) -> list[dict]:
     """The registry's jobs created under `key` (any subject)."""
     return [row for row in t.observer.jobs() if row["idempotencyKey"] == key]
-
-
-def _job_location(t: Target, job_id: str) -> str | None:
-    """Where a creation answer says the job lives (its `Location`) in the target's contract; None
-    where the contract gives none (an RPC target). Transitional: asks the proposed
-    `Client.job_location`, else our wire's job route for our REST client."""
-    locate = getattr(t.client, "job_location", None)
-    if locate is not None:
-        return locate(job_id)
-    if isinstance(t.client, RestClient):
-        return wire.request("get", job_id=job_id).path
-    return None
 
 
 def _observer_agrees(t: Target, jobs: dict[str, Job]) -> None:
@@ -120,7 +105,7 @@ def test_same_key_same_job(shared_target, evidence):
     evidence.expect("replay", again.status, "==", 200)
     evidence.expect("sameJob", first.job_id == again.job_id, "==", True)
     location = first.headers.get("location")
-    evidence.expect("location", location, "==", _job_location(t, first.job_id))
+    evidence.expect("location", location, "==", t.client.job_location(first.job_id))
 
 
 @pytest.mark.needs("registry")

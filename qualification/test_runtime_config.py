@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .drivers import ANONYMOUS, Reply, Target
-from .drivers.reference import RestClient
+from .drivers import ANONYMOUS, Client, Reply, Target
 from .stack import launch
 from .stack.deadlines import STARTUP_SECONDS, Deadlines
 from .stack.process import free_port, wait_until
@@ -76,11 +75,11 @@ def _readyz_timeout(t: Target) -> float:
     return t.deadlines.client(t.deadlines.setting("PUBLISH_TIMEOUT_SECONDS"))
 
 
-def _bridge_api(t: Target, url: str | None = None) -> RestClient:
+def _bridge_api(t: Target, url: str | None = None) -> Client:
     """Our bridge's own wire to one of its API processes: the target's (`url` None) or one this
     check launched from the checklist's commands. (Not `t.client`: a target may put another
     contract in front of the bridge, and §1 reads readiness as the checklist writes it.)"""
-    return RestClient(url or t.nodes.api.url, t.deadlines)
+    return t.bridge_client(url)
 
 
 def _probe(t: Target, operation: str, url: str | None = None) -> Reply:

@@ -310,6 +310,10 @@ class Observer(Protocol):
 
     def job_count(self) -> int: ...
 
+    def present(self) -> bool:
+        """The registry exists where the target was told to keep it."""
+        ...
+
     def queue_depth(self) -> int: ...
 
     def broker_drained(self) -> bool: ...
@@ -334,6 +338,12 @@ class Target(ABC):
 
     def latch(self) -> Any:
         raise Unsupported("latch", f"target {self.name}")
+
+    def bridge_client(self, url: str | None = None) -> Client:
+        """This repository's own wire to the target's API process (or to one at `url` that a
+        check started with the checklist's commands): for the §1 checks, which read the bridge
+        as the checklist writes it, whatever contract the target puts in front."""
+        raise Unsupported("commands", f"target {self.name}")
 
     def log_files(self) -> list[Path]:
         return []

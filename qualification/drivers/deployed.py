@@ -59,6 +59,9 @@ class ApiObserver:
     def job_count(self) -> int:
         return len(self.jobs())
 
+    def present(self) -> bool:
+        raise Unsupported("registry", "target deployed")
+
     def queue_depth(self) -> int:
         raise Unsupported("broker", "target deployed")
 

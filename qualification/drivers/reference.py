@@ -314,6 +314,10 @@ class ReferenceTarget(Target):
     def latch(self) -> Latch:
         return self.nodes.latch()
 
+    def bridge_client(self, url: str | None = None) -> RestClient:
+        stack = self.nodes
+        return RestClient(url or stack.api.url, self.deadlines, secret=stack.secret, name=self.name)
+
     def log_files(self) -> list[Path]:
         return self.nodes.log_files()
 
