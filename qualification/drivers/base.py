@@ -17,6 +17,7 @@ with the reason (`Unsupported`), and the report shows UNKNOWN, never PASS.
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
@@ -142,6 +143,14 @@ class Client(ABC):
     def __init__(self, deadlines: Deadlines) -> None:
         self.deadlines = deadlines
         self.submitted = 0  # jobs created (202) through this client: a deployed target is told
+        self._count = threading.Lock()
+
+    def created(self, reply: Reply) -> Reply:
+        """Count `reply` if it created a job (drivers call it on each submit answer)."""
+        if reply.operation == "submit" and reply.status == 202:
+            with self._count:
+                self.submitted += 1
+        return reply
 
     # -- the wire: each driver implements these -----------------------------------------------
 

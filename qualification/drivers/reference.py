@@ -151,9 +151,7 @@ class RestClient(Client):
         except httpx.HTTPError as error:
             return Reply(None, transport_error=f"{type(error).__name__}: {error}"[:300],
                          operation=operation)  # fmt: skip
-        if operation == "submit" and response.status_code == 202:
-            self.submitted += 1  # a job created (200 is a replay)
-        return reply_of(operation, response)
+        return self.created(reply_of(operation, response))
 
     def request(
         self,

@@ -119,3 +119,21 @@ def test_a_bridge_started_by_hand_is_qualified_as_a_deployed_black_box(bridge_by
     unknown = [i for i in bundle["items"] if i["status"] == "UNKNOWN"]
     assert any("target deployed cannot" in r for i in unknown for r in i["reasons"]), unknown
     assert not [i["id"] for i in bundle["items"] if i["status"] == "FAIL"]
+
+
+def test_a_driver_that_reports_every_job_succeeded_turns_the_suite_red(tmp_path):
+    evidence = tmp_path / "evidence"
+    checks = ["faults.cancel-running", "monitoring.histograms", "idempotency.same-key"]
+    result = _pytest(
+        "--target=tests.targets.lying:factory",
+        f"--evidence-dir={evidence}",
+        *[f"--check-id={check}" for check in checks],
+        timeout=600,
+    )
+    assert result.returncode == 1, result.stdout[-3000:]
+    records = _records(evidence)
+    # the lie is caught where a job must not succeed; a check it cannot touch still passes
+    assert records["faults.cancel-running"]["outcome"] == "failed"
+    assert records["monitoring.histograms"]["outcome"] == "failed"
+    assert "saw ['succeeded'" in records["monitoring.histograms"]["reason"]
+    assert records["idempotency.same-key"]["outcome"] == "passed"

@@ -76,8 +76,7 @@ class RpcClient(Client):
             return Reply(
                 None, transport_error=f"{type(error).__name__}: {error}", operation=operation
             )
-        self.submitted += operation == "submit" and response.status_code == 202
-        return self._reply(operation, response)
+        return self.created(self._reply(operation, response))
 
     def _open_session(self) -> str:
         if self._session is None:
