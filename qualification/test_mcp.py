@@ -1,5 +1,7 @@
 """MCP: jobs run by Celery workers through real MCP servers (stdio and streamable HTTP), faults
-included, and the bridge's own `/mcp` endpoint driven by the SDK's client (`mcp.Client`)."""
+included, and the bridge's own MCP endpoint driven by the SDK's client (`mcp.Client`).
+
+Every check names the MCP servers the bridge calls (its servers file): `mcp` and `configure`."""
 
 from __future__ import annotations
 
@@ -22,15 +24,31 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from .stack.bridge import BridgeStack
+import mcp_bridge_client as wire
+
+from .chaos.checker import epoch
+from .drivers import ANONYMOUS, Job, Target, Unsupported
 from .stack.deadlines import PROBE_SECONDS, SLACK_SECONDS, STARTUP_SECONDS
 from .stack.latch import Latch
 from .stack.managed import ManagedProcess
 from .stack.process import free_port
 
+pytestmark = pytest.mark.needs("mcp", "configure")
+
 #: A session per job would pay the server's spawn and handshake (~0.4 s) on every job.
 REUSE_THRESHOLD_SECONDS = 0.1
 DEMO = {"command": sys.executable, "args": ["-m", "mcp_bridge.demo_server"]}
+
+
+def mcp_url(t: Target) -> str:
+    """The target's MCP endpoint (streamable HTTP), for the SDK's client. Transitional: the
+    protocol has no accessor yet (proposed: `Target.mcp_url`), so this is the reference wire's
+    path on the client's base URL."""
+    t.require("mcp")
+    base_url = getattr(t.client, "base_url", None)
+    if base_url is None:
+        raise Unsupported("mcp", f"target {t.name}")
+    return base_url.rstrip("/") + wire.ROUTES["mcp"][1]
 
 
 def servers_file(tmp_path: Path, servers: dict[str, dict[str, Any]]) -> Path:
@@ -39,15 +57,37 @@ def servers_file(tmp_path: Path, servers: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
-def mcp_stack(stack, path: Path, evidence, **options: Any) -> BridgeStack:
+def mcp_target(target, path: Path, evidence, **options: Any) -> Target:
     evidence.attach(path, "mcp-servers.json")
-    return stack(env={"MCP_SERVERS_FILE": str(path)}, **options)
+    return target(settings={"MCP_SERVERS_FILE": str(path)}, **options)
 
 
-def runtimes(bridge: BridgeStack, ids: list[str]) -> list[float]:
-    """Seconds each job ran (claim to finish), from the registry file."""
-    rows = {row["id"]: row for row in bridge.registry_rows()}
-    return [rows[i]["finished_at"] - rows[i]["started_at"] for i in ids]
+def last_runs(t: Target, jobs: dict[str, Job]) -> list[dict[str, Any]]:
+    """Each job's last execution, as the observer saw it; it must have ended as the client says
+    the job did (a client that misreports a job fails the check)."""
+    runs = []
+    for job_id, job in jobs.items():
+        seen = t.observer.executions(job_id)
+        assert seen and seen[-1]["outcome"] == job["status"], f"job {job_id} {job}: ran {seen}"
+        runs.append(seen[-1])
+    return runs
+
+
+def cross_check(t: Target, jobs: dict[str, Job]) -> None:
+    """`last_runs` where the target lets the suite observe executions."""
+    if "executions" in t.capabilities:
+        last_runs(t, jobs)
+
+
+def runtimes(t: Target, jobs: dict[str, Job]) -> list[float]:
+    """Seconds each job ran (its last execution: claim to finish), as the observer saw it."""
+    return [epoch(r["finishedAt"]) - epoch(r["startedAt"]) for r in last_runs(t, jobs)]
+
+
+def listed_tools(reply) -> list[dict[str, Any]]:
+    """The tools a `tools` reply lists (transitional: the protocol has no `Reply.tools` yet)."""
+    assert reply.status == 200, reply.describe()
+    return reply.body["items"]
 
 
 class HttpDemoServer(ManagedProcess):
@@ -84,18 +124,19 @@ def http_demo(tmp_path: Path) -> Iterator[HttpDemoServer]:
         server.close()
 
 
-def _check_demo_jobs(bridge: BridgeStack, server: str, evidence) -> None:
-    echo_ids = [bridge.submit_ok(f"{server}.echo", {"message": f"m{i}"}) for i in range(20)]
+def _check_demo_jobs(t: Target, server: str, evidence) -> None:
+    client = t.client
+    echo_ids = [client.submit_ok(f"{server}.echo", {"message": f"m{i}"}) for i in range(20)]
     other = {
-        "sleep": bridge.submit_ok(f"{server}.sleep", {"ms": 50}),
-        "cpu": bridge.submit_ok(f"{server}.cpu", {"size": 1000}),
-        "fail": bridge.submit_ok(f"{server}.fail", {"message": "refused on purpose"}),
+        "sleep": client.submit_ok(f"{server}.sleep", {"ms": 50}),
+        "cpu": client.submit_ok(f"{server}.cpu", {"size": 1000}),
+        "fail": client.submit_ok(f"{server}.fail", {"message": "refused on purpose"}),
     }
     ids = [*echo_ids, *other.values()]
-    jobs = bridge.wait_terminal(ids, timeout=bridge.deadlines.jobs(len(ids), 0.05, spawn=True))
+    jobs = client.wait_terminal(ids, timeout=t.deadlines.jobs(len(ids), 0.05, spawn=True))
     echoes = [jobs[i] for i in echo_ids]
     failed = jobs[other["fail"]]
-    echo_runtimes = runtimes(bridge, echo_ids)
+    echo_runtimes = runtimes(t, {i: jobs[i] for i in echo_ids})
     evidence.attach_json("jobs.json", jobs)
     evidence.measure(slowestEchoRuntimeSeconds=round(max(echo_runtimes), 4))
     evidence.expect("echoStatuses", sorted({job["status"] for job in echoes}), "==", ["succeeded"])
@@ -121,6 +162,7 @@ def _check_demo_jobs(bridge: BridgeStack, server: str, evidence) -> None:
         REUSE_THRESHOLD_SECONDS,
         note="sessions reused, not spawned",
     )
+    last_runs(t, {i: jobs[i] for i in other.values()})
 
 
 @pytest.mark.check(
@@ -128,16 +170,17 @@ def _check_demo_jobs(bridge: BridgeStack, server: str, evidence) -> None:
     section="4",
     title="Jobs run end to end through a stdio MCP server (prefork worker, sessions reused)",
 )
-def test_jobs_through_a_stdio_mcp_server(stack, evidence, tmp_path):
-    bridge = mcp_stack(stack, servers_file(tmp_path, {"demo": DEMO}), evidence, workers=0)
-    bridge.add_worker(pool="prefork", concurrency=2)
-    tools = bridge.http.get("/v1/tools", headers=bridge.headers()).json()["items"]
+@pytest.mark.needs("boot", "kill-worker", "executions")
+def test_jobs_through_a_stdio_mcp_server(target, evidence, tmp_path):
+    t = mcp_target(target, servers_file(tmp_path, {"demo": DEMO}), evidence, workers=0)
+    t.nodes.add_worker(pool="prefork", concurrency=2)
+    tools = listed_tools(t.client.tools())
     sleep = next(tool for tool in tools if tool["name"] == "demo.sleep")
     assert sleep["inputSchema"]["required"] == ["ms"]
-    invalid = bridge.submit("demo.sleep", {"ms": -1})
-    assert invalid.status_code == 422, invalid.text
-    assert invalid.json()["errors"][0]["field"] == "arguments.ms"
-    _check_demo_jobs(bridge, "demo", evidence)
+    invalid = t.client.submit("demo.sleep", {"ms": -1})
+    assert invalid.status == 422, invalid.describe()
+    assert invalid.problem is not None and invalid.problem.fields[0] == "arguments.ms"
+    _check_demo_jobs(t, "demo", evidence)
 
 
 @pytest.mark.check(
@@ -145,16 +188,17 @@ def test_jobs_through_a_stdio_mcp_server(stack, evidence, tmp_path):
     section="4",
     title="Jobs run end to end through a streamable-HTTP MCP server",
 )
-def test_jobs_through_a_streamable_http_mcp_server(stack, evidence, tmp_path, http_demo):
+@pytest.mark.needs("executions")
+def test_jobs_through_a_streamable_http_mcp_server(target, evidence, tmp_path, http_demo):
     path = servers_file(tmp_path, {"remote": {"url": http_demo.url}})
-    bridge = mcp_stack(stack, path, evidence, workers=1)
-    _check_demo_jobs(bridge, "remote", evidence)
+    t = mcp_target(target, path, evidence, workers=1)
+    _check_demo_jobs(t, "remote", evidence)
 
 
-def _warm(bridge: BridgeStack) -> None:
+def _warm(t: Target) -> None:
     """Run one `demo.echo` job: the worker's session to the demo server is up after it."""
-    warm = bridge.submit_ok("demo.echo", {"message": "warm"})
-    job = bridge.wait_terminal([warm], timeout=bridge.deadlines.jobs(spawn=True))[warm]
+    warm = t.client.submit_ok("demo.echo", {"message": "warm"})
+    job = t.client.wait_terminal([warm], timeout=t.deadlines.jobs(spawn=True))[warm]
     assert job["status"] == "succeeded", f"the warm-up call failed: {job}"
 
 
@@ -163,16 +207,18 @@ def _warm(bridge: BridgeStack) -> None:
     section="4",
     title="A stdio MCP server crashing mid-call fails its job clearly; the next call restarts it",
 )
-def test_mcp_server_crash_mid_call(stack, evidence, tmp_path):
-    bridge = mcp_stack(stack, servers_file(tmp_path, {"demo": DEMO}), evidence, workers=1)
-    _warm(bridge)
+@pytest.mark.needs("executions")
+def test_mcp_server_crash_mid_call(target, evidence, tmp_path):
+    t = mcp_target(target, servers_file(tmp_path, {"demo": DEMO}), evidence, workers=1)
+    client = t.client
+    _warm(t)
     started = time.monotonic()
-    crash = bridge.submit_ok("demo.crash", {"ms": 300})
-    crashed = bridge.wait_terminal([crash], timeout=bridge.deadlines.jobs(work=0.3))[crash]
+    crash = client.submit_ok("demo.crash", {"ms": 300})
+    crashed = client.wait_terminal([crash], timeout=t.deadlines.jobs(work=0.3))[crash]
     crash_seconds = time.monotonic() - started
-    after = [bridge.submit_ok("demo.echo", {"message": f"after-{i}"}) for i in range(3)]
-    jobs = bridge.wait_terminal(after, timeout=bridge.deadlines.jobs(len(after), spawn=True))
-    runs = bridge.executions(crash)
+    after = [client.submit_ok("demo.echo", {"message": f"after-{i}"}) for i in range(3)]
+    jobs = client.wait_terminal(after, timeout=t.deadlines.jobs(len(after), spawn=True))
+    runs = t.observer.executions(crash)
     evidence.measure(crashError=crashed["error"], secondsToTerminal=round(crash_seconds, 2))
     evidence.attach_json("executions.json", runs)
     evidence.expect("crashStatus", crashed["status"], "==", "failed")
@@ -185,12 +231,13 @@ def test_mcp_server_crash_mid_call(stack, evidence, tmp_path):
         [{"message": f"after-{i}"} for i in range(3)],
         note="the next calls restart the server",
     )
+    last_runs(t, {crash: crashed, **jobs})
 
 
-def _demo_servers(bridge: BridgeStack) -> list[psutil.Process]:
+def _demo_servers(t: Target) -> list[psutil.Process]:
     """The demo MCP server processes the workers spawned (stdio: children of a worker)."""
     found = []
-    for worker in bridge.workers:
+    for worker in t.nodes.workers:
         for child in psutil.Process(worker.pid).children(recursive=True):
             with contextlib.suppress(psutil.Error):
                 if "mcp_bridge.demo_server" in " ".join(child.cmdline()):
@@ -204,20 +251,20 @@ def _demo_servers(bridge: BridgeStack) -> list[psutil.Process]:
     title="An MCP server that went away between calls (stdio killed, HTTP restarted and its "
     "session forgotten): the next call runs on a fresh session, in the same attempt",
 )
-def test_mcp_server_gone_between_calls(stack, evidence, tmp_path, http_demo):
+@pytest.mark.needs("kill-worker")
+def test_mcp_server_gone_between_calls(target, evidence, tmp_path, http_demo):
     servers = {"demo": DEMO, "remote": {"url": http_demo.url}}
-    bridge = mcp_stack(stack, servers_file(tmp_path, servers), evidence, workers=1)
-    warm = [bridge.submit_ok(f"{name}.echo", {"message": "warm"}) for name in servers]
-    bridge.wait_terminal(warm, timeout=bridge.deadlines.jobs(len(warm), spawn=True))
-    stdio = _demo_servers(bridge)
+    t = mcp_target(target, servers_file(tmp_path, servers), evidence, workers=1)
+    client = t.client
+    warm = [client.submit_ok(f"{name}.echo", {"message": "warm"}) for name in servers]
+    client.wait_terminal(warm, timeout=t.deadlines.jobs(len(warm), spawn=True))
+    stdio = _demo_servers(t)
     evidence.expect("idleStdioServers", len(stdio), "==", 1)
     stdio[0].kill()  # nobody is calling it: the worker learns of it only when it next calls
     stdio[0].wait(timeout=PROBE_SECONDS)
     http_demo.restart()  # a new process: the worker's session id means nothing to it
-    after = {name: bridge.submit_ok(f"{name}.echo", {"message": name}) for name in servers}
-    jobs = bridge.wait_terminal(
-        after.values(), timeout=bridge.deadlines.jobs(len(after), spawn=True)
-    )
+    after = {name: client.submit_ok(f"{name}.echo", {"message": name}) for name in servers}
+    jobs = client.wait_terminal(after.values(), timeout=t.deadlines.jobs(len(after), spawn=True))
     seen = {name: jobs[job_id] for name, job_id in after.items()}
     evidence.expect(
         "statuses",
@@ -233,6 +280,7 @@ def test_mcp_server_gone_between_calls(stack, evidence, tmp_path, http_demo):
         "==",
         [{"message": name} for name in servers],
     )
+    cross_check(t, jobs)
 
 
 @pytest.mark.check(
@@ -240,16 +288,18 @@ def test_mcp_server_gone_between_calls(stack, evidence, tmp_path, http_demo):
     section="4",
     title="A per-tool timeout from the servers file ends the job failed and cancels the call",
 )
-def test_mcp_tool_timeout(stack, evidence, tmp_path):
+@pytest.mark.needs("executions")
+def test_mcp_tool_timeout(target, evidence, tmp_path):
     timeout, asked = 1, 60
     path = servers_file(tmp_path, {"demo": {**DEMO, "toolTimeouts": {"sleep": timeout}}})
-    bridge = mcp_stack(stack, path, evidence, workers=1)
-    _warm(bridge)  # the server's spawn is not the call's time
-    slow = bridge.submit_ok("demo.sleep", {"ms": asked * 1000})
-    job = bridge.wait_terminal([slow], timeout=bridge.deadlines.jobs(work=timeout))[slow]
-    ran = runtimes(bridge, [slow])[0]
-    fast = bridge.submit_ok("demo.sleep", {"ms": 10})
-    after = bridge.wait_terminal([fast], timeout=bridge.deadlines.jobs(spawn=True))[fast]
+    t = mcp_target(target, path, evidence, workers=1)
+    client = t.client
+    _warm(t)  # the server's spawn is not the call's time
+    slow = client.submit_ok("demo.sleep", {"ms": asked * 1000})
+    job = client.wait_terminal([slow], timeout=t.deadlines.jobs(work=timeout))[slow]
+    ran = runtimes(t, {slow: job})[0]
+    fast = client.submit_ok("demo.sleep", {"ms": 10})
+    after = client.wait_terminal([fast], timeout=t.deadlines.jobs(spawn=True))[fast]
     evidence.measure(error=job["error"], askedSeconds=asked)
     evidence.expect("status", job["status"], "==", "failed")
     evidence.expect(
@@ -263,18 +313,19 @@ def test_mcp_tool_timeout(stack, evidence, tmp_path):
         note=f"the {timeout} s timeout cut the {asked} s call short",
     )
     evidence.expect("nextCallStatus", after["status"], "==", "succeeded")
+    last_runs(t, {fast: after})
 
 
-async def _drive_endpoint(bridge: BridgeStack, latch: Latch) -> dict[str, Any]:
-    """List and call tools through `/mcp` with the SDK's client. Each call's read timeout is the
-    time the server may hold it (MCP_CALL_WAIT_SECONDS, or the call's own waitSeconds) plus the
-    margin; the pending call holds on `latch`, so it certainly comes back unfinished. A call that
-    fails is recorded as `{"error": ...}`."""
-    deadlines = bridge.deadlines
+async def _drive_endpoint(t: Target, latch: Latch) -> dict[str, Any]:
+    """List and call tools through the MCP endpoint with the SDK's client. Each call's read
+    timeout is the time the server may hold it (MCP_CALL_WAIT_SECONDS, or the call's own
+    waitSeconds) plus the margin; the pending call holds on `latch`, so it certainly comes back
+    unfinished. A call that fails is recorded as `{"error": ...}`."""
+    deadlines = t.deadlines
     longest = deadlines.client(deadlines.mcp_call())
-    headers = {"Authorization": f"Bearer {bridge.token()}"}
+    headers = {"Authorization": f"Bearer {t.client.token()}"}
     http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(SLACK_SECONDS, read=longest))
-    transport = streamable_http_client(f"{bridge.api.url}/mcp", http_client=http)
+    transport = streamable_http_client(mcp_url(t), http_client=http)
     async with http, Client(transport, read_timeout_seconds=longest) as client:
 
         async def call(name: str, arguments: dict, wait: float | None = None) -> dict[str, Any]:
@@ -301,19 +352,21 @@ async def _drive_endpoint(bridge: BridgeStack, latch: Latch) -> dict[str, Any]:
     section="4",
     title="The bridge's /mcp endpoint, driven by the SDK's mcp.Client, runs tools as jobs",
 )
-def test_bridge_mcp_endpoint(stack, evidence, tmp_path):
+@pytest.mark.needs("latch")
+def test_bridge_mcp_endpoint(target, evidence, tmp_path):
     # The first call also spawns the demo server: the server may wait for it that long.
     call_wait = {"MCP_CALL_WAIT_SECONDS": str(STARTUP_SECONDS)}
     path = servers_file(tmp_path, {"demo": DEMO})
     evidence.attach(path, "mcp-servers.json")
-    bridge = stack(env={"MCP_SERVERS_FILE": str(path), **call_wait}, workers=1)
-    unauthenticated = bridge.http.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
-    latch = bridge.latch()
-    out = asyncio.run(_drive_endpoint(bridge, latch))
+    t = target(settings={"MCP_SERVERS_FILE": str(path), **call_wait}, workers=1)
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    unauthenticated = t.client.request("mcp", json=ping, token=ANONYMOUS)
+    latch = t.latch()
+    out = asyncio.run(_drive_endpoint(t, latch))
     pending = out["pending"].get("structuredContent") or out["pending"]
     evidence.attach_json("mcp-client.json", out)
     evidence.measure(protocolVersion=out["protocolVersion"])
-    evidence.expect("unauthenticatedStatus", unauthenticated.status_code, "==", 401)
+    evidence.expect("unauthenticatedStatus", unauthenticated.status, "==", 401)
     wanted = {"demo.echo", "demo.sleep", "echo", "sleep", "latch"}
     evidence.expect("missingTools", sorted(wanted - set(out["tools"])), "==", [])
     echo, builtin = (out[call].get("structuredContent", out[call]) for call in ("echo", "builtin"))
@@ -323,10 +376,11 @@ def test_bridge_mcp_endpoint(stack, evidence, tmp_path):
     evidence.expect("pendingStatus", pending.get("status") or pending, "in", ["queued", "running"])
     latch.release()
     job_id = pending["jobId"]
-    job = bridge.wait_terminal([job_id])[job_id]
+    job = t.client.wait_terminal([job_id])[job_id]
     evidence.expect(
         "pendingJobFinally",
         [job["status"], job["result"]],
         "==",
         ["succeeded", {"latch": latch.name}],
     )
+    cross_check(t, {job_id: job})

@@ -6,7 +6,7 @@ Anomalies, each by job id with the faults around it:
 - resurrected: a job observed terminal and later in another state;
 - late-run: an execution that started after a cancel was acknowledged as `cancelled`;
 - idempotency: two jobs for one (subject, key), two creations of one, or one job for two subjects;
-- metrics: /metrics finished counters or histogram counts that differ from the registry's;
+- metrics: the metrics' finished counters or histogram counts that differ from the registry's;
 - server-error: a 5xx answer outside a declared outage window (or a 5xx other than 503).
 """
 
@@ -20,14 +20,18 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from ..drivers import TERMINAL
 from .history import History, Op
-from .target import TERMINAL, Target
+from .target import Target, status_of
 
 KINDS = ("lost", "duplicated", "resurrected", "late-run", "idempotency", "metrics", "server-error")
 
 
-def epoch(iso: str | None) -> float | None:
-    return None if iso is None else datetime.fromisoformat(iso).timestamp()
+def epoch(when: str | float | None) -> float | None:
+    """Seconds since the epoch of a timestamp: ISO 8601 (the API's) or already seconds."""
+    if when is None or isinstance(when, int | float):
+        return None if when is None else float(when)
+    return datetime.fromisoformat(when).timestamp()
 
 
 @dataclass
@@ -80,13 +84,13 @@ class Checker:
         """Wait until every acknowledged job is terminal and the broker holds nothing; seconds."""
         started = time.monotonic()
         deadline = started + self.target.deadlines.stranded(len(self.acked()))
-        listed = {job["id"]: job["status"] for job in self.target.jobs()}
+        listed = self.target.statuses()
         pending = [j for j in self.acked() if listed.get(j) not in TERMINAL]
         for job_id in pending:
             while True:
                 remaining = deadline - time.monotonic()
                 reply = self.target.job(job_id, wait=max(min(remaining, 10.0), 0.1))
-                if reply.job_status in TERMINAL or reply.code == 404 or remaining <= 0:
+                if status_of(reply) in TERMINAL or reply.status == 404 or remaining <= 0:
                     break
         self.phases = {"jobsTerminal": round(time.monotonic() - started, 2)}
         idle_by = time.monotonic() + self.target.deadlines.drain()
@@ -193,7 +197,7 @@ class Checker:
             job_id = op.request["jobId"]
             for run in self.verdict.executions.get(job_id, []):
                 started = epoch(run["startedAt"]) or 0.0
-                if started > op.invoke + 0.001:  # the API's timestamps have millisecond precision
+                if started > op.invoke + 0.001:  # timestamps may have millisecond precision
                     late = started - op.invoke
                     detail = f"attempt {run['attempt']} on {run['worker']} started {late:.3f}s "
                     detail += "after the cancel was acknowledged"

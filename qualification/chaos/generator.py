@@ -17,7 +17,7 @@ from typing import Any
 
 from ..stack.latch import BOUND_MS, Latch
 from .history import History, Op
-from .target import Client, Target
+from .target import Target
 
 SUBJECTS = ("chaos-a", "chaos-b")
 #: Relative frequency of each client operation.
@@ -92,18 +92,14 @@ class Generator:
 
     def _client(self, index: int) -> None:
         rng = random.Random(f"{self.workload.seed}-client-{index}")
-        client = self.target.client()
         kinds, weights = zip(*self.workload.mix.items(), strict=True)
-        state = _ClientState(f"c{index}", SUBJECTS[index % len(SUBJECTS)], rng, client)
+        state = _ClientState(f"c{index}", SUBJECTS[index % len(SUBJECTS)], rng)
         period = self.workload.clients / self.workload.rate
         next_at = time.monotonic() + rng.uniform(0, period)
-        try:
-            while not self.stop.wait(max(0.0, next_at - time.monotonic())):
-                kind = rng.choices(kinds, weights)[0]
-                getattr(self, "_" + kind.replace("-", "_"))(state)
-                next_at = max(next_at + period, time.monotonic())
-        finally:
-            client.close()
+        while not self.stop.wait(max(0.0, next_at - time.monotonic())):
+            kind = rng.choices(kinds, weights)[0]
+            getattr(self, "_" + kind.replace("-", "_"))(state)
+            next_at = max(next_at + period, time.monotonic())
 
     def _submit(
         self,
@@ -112,18 +108,19 @@ class Generator:
         arguments: dict[str, Any],
         key: str | None = None,
         subject: str | None = None,
-        client: Client | None = None,
     ) -> Op:
         """Submit, sending again with the same key while the answer is unknown."""
         subject = subject or state.subject
         key = key or state.new_key(self.workload.seed)
-        client = client or state.client
         request = {"tool": tool, "arguments": arguments, "key": key, "subject": subject}
         give_up = time.monotonic() + self._resend_for
         pause = 0.05
         while True:
             op, _ = self.history.run(
-                state.name, "submit", request, lambda: client.submit(tool, arguments, key, subject)
+                state.name,
+                "submit",
+                request,
+                lambda: self.target.submit(tool, arguments, key, subject),
             )
             if op.outcome != "info" or time.monotonic() > give_up:
                 break
@@ -133,13 +130,12 @@ class Generator:
             state.remember(Submission(subject, key, tool, arguments), op.job_id)
         return op
 
-    def _cancel(self, state: _ClientState, job_id: str, client: Client | None = None) -> Op:
-        client = client or state.client
+    def _cancel(self, state: _ClientState, job_id: str) -> Op:
         op, _ = self.history.run(
             state.name,
             "cancel",
             {"jobId": job_id, "subject": state.subject},
-            lambda: client.cancel(job_id, state.subject),
+            lambda: self.target.cancel(job_id, state.subject),
         )
         return op
 
@@ -193,11 +189,9 @@ class Generator:
             if any(hold["jobId"] == job_id for hold in latch.holders()):
                 break
             self.stop.wait(0.05)
-        client = self.target.client()
         try:
-            self._cancel(state, job_id, client)
+            self._cancel(state, job_id)
         finally:
-            client.close()
             latch.release()
 
     def _replay(self, state: _ClientState) -> None:
@@ -213,12 +207,8 @@ class Generator:
         barrier = threading.Barrier(BURST)
 
         def one(_: int) -> None:
-            client = self.target.client()
-            try:
-                barrier.wait()
-                self._submit(state, "echo", arguments, key, client=client)
-            finally:
-                client.close()
+            barrier.wait()
+            self._submit(state, "echo", arguments, key)
 
         with ThreadPoolExecutor(BURST) as pool:
             list(pool.map(one, range(BURST)))
@@ -234,13 +224,13 @@ class Generator:
         if not state.job_ids:
             return self._short(state)
         job_id = state.rng.choice(state.job_ids)
-        self.history.run(state.name, "get", {"jobId": job_id}, lambda: state.client.get(job_id))
+        self.history.run(state.name, "get", {"jobId": job_id}, lambda: self.target.job(job_id))
         return None
 
 
 class _ClientState:
-    def __init__(self, name: str, subject: str, rng: random.Random, client: Client) -> None:
-        self.name, self.subject, self.rng, self.client = name, subject, rng, client
+    def __init__(self, name: str, subject: str, rng: random.Random) -> None:
+        self.name, self.subject, self.rng = name, subject, rng
         self.sent: list[Submission] = []
         self.job_ids: list[str] = []
         self._count = 0

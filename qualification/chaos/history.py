@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .target import Reply
+from ..drivers import Reply
+from .target import job_of
 
 
 @dataclass
@@ -58,9 +59,20 @@ class Fault:
 
 
 def outcome_of(reply: Reply) -> str:
-    if reply.code is None or reply.code >= 500:
+    if reply.status is None or reply.status >= 500:
         return "info"
-    return "ok" if reply.code < 300 else "fail"
+    return "ok" if reply.status < 300 else "fail"
+
+
+def response_of(reply: Reply) -> dict[str, Any]:
+    """What the history keeps of an answer: its code, the job it shows, or why there was none."""
+    job = job_of(reply) or {}
+    return {
+        "code": reply.status,
+        "jobId": job.get("id"),
+        "status": job.get("status"),
+        "error": reply.transport_error,
+    }
 
 
 @dataclass
@@ -85,7 +97,7 @@ class History:
                 invoke,
                 complete,
                 request,
-                reply.dump(),
+                response_of(reply),
                 outcome_of(reply),
             )
             self.ops.append(op)

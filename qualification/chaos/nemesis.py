@@ -15,8 +15,9 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 
+from ..drivers import TERMINAL
 from .history import Fault, History
-from .target import TERMINAL, Target
+from .target import Target, status_of
 
 #: Relative frequency of each fault kind.
 FAULTS: dict[str, int] = {
@@ -166,31 +167,27 @@ class Nemesis:
         """Submit a probe job and wait until it ends: the fault's recovery time."""
         self._probes += 1
         key = f"probe-{self._probes}-{fault.kind}"
-        client = self.target.client()
-        try:
-            op, reply = self.history.run(
-                "nemesis",
-                "submit",
-                {"tool": "echo", "arguments": {"message": key}, "key": key, "subject": "nemesis"},
-                lambda: client.submit("echo", {"message": key}, key, "nemesis"),
-            )
-            if op.outcome != "ok" or not op.job_id:
-                fault.note = f"probe not accepted: {op.response}"
+        op, _ = self.history.run(
+            "nemesis",
+            "submit",
+            {"tool": "echo", "arguments": {"message": key}, "key": key, "subject": "nemesis"},
+            lambda: self.target.submit("echo", {"message": key}, key, "nemesis"),
+        )
+        if op.outcome != "ok" or not op.job_id:
+            fault.note = f"probe not accepted: {op.response}"
+            return
+        fault.probe = op.job_id
+        deadline = time.monotonic() + self.target.deadlines.stranded()
+        while time.monotonic() < deadline:
+            wait = min(deadline - time.monotonic(), 10.0)
+            status = status_of(self.target.job(op.job_id, wait=max(wait, 0.1)))
+            if status in TERMINAL:
+                if status == "succeeded":
+                    fault.recovered = time.time()
+                else:
+                    fault.note = f"probe {status}"
                 return
-            fault.probe = op.job_id
-            deadline = time.monotonic() + self.target.deadlines.stranded()
-            while time.monotonic() < deadline:
-                wait = min(deadline - time.monotonic(), 10.0)
-                job = self.target.job(op.job_id, wait=max(wait, 0.1))
-                if job.job_status in TERMINAL:
-                    if job.job_status == "succeeded":
-                        fault.recovered = time.time()
-                    else:
-                        fault.note = f"probe {job.job_status}"
-                    return
-            fault.note = "probe did not finish"
-        finally:
-            client.close()
+        fault.note = "probe did not finish"
 
     def heal(self) -> None:
         """Every worker running and not paused, the broker and the API up."""
