@@ -19,7 +19,6 @@ from .contract import CATALOGUE, Outcome, PassRecord, Selection, base_id
 from .drivers import Driver, Target, Unsupported, load_driver
 from .drivers.reference import REDIS_INFO, require_restartable, restartable_registry  # noqa: F401
 from .evidence import CheckRecorder, new_run_id, utc_now, write_run
-from .stack.bridge import BridgeStack
 
 RECORDER = pytest.StashKey[CheckRecorder]()
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -545,24 +544,3 @@ def shared_target(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[
         yield make(workers=1)
     finally:
         _teardown(made, None, False)
-
-
-# -- transitional: the same fixtures handing out the reference stack (nodes) -------------------
-
-
-StackFactory = Callable[..., BridgeStack]
-
-
-@pytest.fixture
-def stack(target: TargetFactory) -> StackFactory:
-    return lambda *a, **kw: target(*a, **kw).nodes
-
-
-@pytest.fixture(scope="module")
-def module_stack(module_target: TargetFactory) -> StackFactory:
-    return lambda *a, **kw: module_target(*a, **kw).nodes
-
-
-@pytest.fixture(scope="module")
-def shared_stack(shared_target: Target) -> BridgeStack:
-    return shared_target.nodes

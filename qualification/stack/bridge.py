@@ -1,35 +1,27 @@
-"""The bridge under test as the suite sees it: an API server, Celery workers, a registry file.
+"""The reference bridge's processes: an API server and Celery workers sharing a registry.
 
-Only public surfaces are used: the documented commands and environment variables, HTTP, signals,
-the Celery wire protocol (a worker is ready when it answers a Celery ping) and the registry file,
-opened read-only.
+The reference driver's nodes (`drivers/reference.py` speaks to them). Only public surfaces are
+used: the documented commands and environment variables, HTTP readiness, signals and the Celery
+wire protocol (a worker is ready when it answers a Celery ping).
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
-import sqlite3
 import sys
-import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
-import psycopg
 from celery import Celery
-from psycopg.rows import dict_row
 
 from .deadlines import PROBE_SECONDS, Deadlines
 from .latch import Latch
 from .launch import shell_env
 from .managed import ManagedProcess
-from .process import free_port, wait_until
+from .process import free_port
 from .redis import RedisServer
-
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 #: Defaults that make fault recovery observable within seconds instead of minutes.
 FAST_RECOVERY_ENV = {
@@ -176,7 +168,6 @@ class BridgeStack:
         self.api = ApiProcess(self.env, self.log_dir, workdir)
         self.workers: list[WorkerProcess] = []
         self._pinger = WorkerPinger(self.env["CELERY_BROKER_URL"]) if redis else None
-        self.http = httpx.Client(base_url=self.api.url, timeout=self.deadlines.client())
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -214,136 +205,16 @@ class BridgeStack:
         for part in self.processes():
             with contextlib.suppress(Exception):  # teardown must reach every part
                 part.close()
-        self.http.close()
         if self._pinger is not None:
             self._pinger.close()
-
-    # -- clients -----------------------------------------------------------------------------
-
-    def token(
-        self,
-        subject: str = "qualification",
-        roles: Iterable[str] = ("operator",),
-        secret: str | None = None,
-        **claims: Any,
-    ) -> str:
-        body = {"sub": subject, "roles": list(roles), "exp": int(time.time()) + 3600, **claims}
-        return jwt.encode(body, secret or self.secret, algorithm="HS256")
-
-    def headers(self, token: str | None = None, **extra: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token or self.token()}", **extra}
-
-    def submit(
-        self,
-        tool: str,
-        arguments: dict[str, Any] | None = None,
-        key: str | None = None,
-        token: str | None = None,
-    ) -> httpx.Response:
-        headers = self.headers(token)
-        if key is not None:
-            headers["Idempotency-Key"] = key
-        return self.http.post(
-            "/v1/jobs", json={"tool": tool, "arguments": arguments or {}}, headers=headers
-        )
-
-    def submit_ok(self, tool: str, arguments: dict[str, Any] | None = None, **kw: Any) -> str:
-        response = self.submit(tool, arguments, **kw)
-        assert response.status_code == 202, response.text
-        return response.json()["id"]
 
     def latch(self) -> Latch:
         """A new latch for the built-in `latch` tool of this stack's processes."""
         return Latch(Path(self.env["TMPDIR"]))
-
-    def job(self, job_id: str, token: str | None = None, wait: float = 0) -> dict[str, Any]:
-        response = self.http.get(
-            f"/v1/jobs/{job_id}",
-            params={"wait": wait},
-            headers=self.headers(token),
-            timeout=self.deadlines.client(self.deadlines.long_poll(wait)),
-        )
-        response.raise_for_status()
-        return response.json()
-
-    def wait_terminal(
-        self, job_ids: Iterable[str], timeout: float | None = None
-    ) -> dict[str, dict]:
-        """Long-poll each job until terminal; returns id → job. The default deadline: as many
-        short jobs, published to live workers (`deadlines.jobs`)."""
-        job_ids = list(job_ids)
-        timeout = self.deadlines.jobs(len(job_ids)) if timeout is None else timeout
-        deadline = time.monotonic() + timeout
-        done: dict[str, dict] = {}
-        for job_id in job_ids:
-            while True:
-                remaining = deadline - time.monotonic()
-                job = self.job(job_id, wait=max(min(remaining, 10), 0))
-                if job["status"] in TERMINAL:
-                    done[job_id] = job
-                    break
-                if remaining <= 0:
-                    raise TimeoutError(f"job {job_id} still {job['status']} after {timeout:g}s")
-        return done
-
-    def wait_status(self, job_id: str, status: str, timeout: float | None = None) -> dict[str, Any]:
-        """Poll until the job has `status` (default deadline: one job published to a worker)."""
-        timeout = self.deadlines.jobs() if timeout is None else timeout
-        return wait_until(
-            lambda: (job := self.job(job_id))["status"] == status and job,
-            timeout,
-            what=f"job {job_id} to be {status}",
-        )
-
-    # -- the registry (read-only): the SQLite file, or the PostgreSQL database -----------------
 
     @property
     def registry_url(self) -> str | None:
         """The PostgreSQL registry's URL; None when the registry is the SQLite file."""
         return self.env.get("JOB_REGISTRY_URL") or None
 
-    @property
-    def registry_kind(self) -> str:
-        return "postgres" if self.registry_url else "sqlite"
 
-    def registry_present(self) -> bool:
-        """The registry exists where the bridge was told to keep it (file, or schema in the DB)."""
-        if self.registry_url is None:
-            return self.registry_path.exists()
-        return bool(self._query("SELECT to_regclass('jobs') IS NOT NULL AS present")[0]["present"])
-
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        """Rows as dicts; `sql` uses `?` placeholders (translated for PostgreSQL)."""
-        if self.registry_url is None:
-            conn = sqlite3.connect(f"file:{self.registry_path}?mode=ro", uri=True, timeout=10)
-            conn.row_factory = sqlite3.Row
-            with contextlib.closing(conn):
-                return [dict(row) for row in conn.execute(sql, params)]
-        with psycopg.connect(self.registry_url, row_factory=dict_row, connect_timeout=10) as conn:
-            conn.read_only = True
-            return list(conn.execute(sql.replace("?", "%s"), params))
-
-    def executions(self, job_id: str) -> list[dict[str, Any]]:
-        """Every recorded execution attempt of a job, from the registry."""
-        return self._query("SELECT * FROM attempts WHERE job_id = ? ORDER BY attempt", (job_id,))
-
-    def registry_rows(self, table: str = "jobs") -> list[dict[str, Any]]:
-        rows = self._query(f"SELECT * FROM {table}")  # noqa: S608
-        for row in rows:  # one shape whatever the registry: SQLite stores booleans as 0/1
-            if isinstance(row.get("cancel_requested"), bool):
-                row["cancel_requested"] = int(row["cancel_requested"])
-        return rows
-
-
-def broker_drained(stack: BridgeStack) -> bool:
-    """True when the job queue is empty and no message awaits an ack (kombu's `unacked` hash)."""
-    if stack.redis is None:
-        return True
-    with stack.redis.client(0) as client:
-        return client.llen(stack.env["CELERY_QUEUE"]) == 0 and client.hlen("unacked") == 0
-
-
-def queue_length(stack: BridgeStack) -> int:
-    assert stack.redis is not None
-    with stack.redis.client(0) as client:
-        return int(client.llen(stack.env["CELERY_QUEUE"]))
