@@ -24,10 +24,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-import mcp_bridge_client as wire
-
 from .chaos.checker import epoch
-from .drivers import ANONYMOUS, Job, Target, Unsupported
+from .drivers import ANONYMOUS, Job, Target
 from .stack.deadlines import PROBE_SECONDS, SLACK_SECONDS, STARTUP_SECONDS
 from .stack.latch import Latch
 from .stack.managed import ManagedProcess
@@ -41,14 +39,7 @@ DEMO = {"command": sys.executable, "args": ["-m", "mcp_bridge.demo_server"]}
 
 
 def mcp_url(t: Target) -> str:
-    """The target's MCP endpoint (streamable HTTP), for the SDK's client. Transitional: the
-    protocol has no accessor yet (proposed: `Target.mcp_url`), so this is the reference wire's
-    path on the client's base URL."""
-    t.require("mcp")
-    base_url = getattr(t.client, "base_url", None)
-    if base_url is None:
-        raise Unsupported("mcp", f"target {t.name}")
-    return base_url.rstrip("/") + wire.ROUTES["mcp"][1]
+    return t.endpoint("mcp")
 
 
 def servers_file(tmp_path: Path, servers: dict[str, dict[str, Any]]) -> Path:

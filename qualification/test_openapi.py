@@ -22,9 +22,7 @@ from typing import Any
 import jwt
 import pytest
 
-import mcp_bridge_client as wire
-
-from .drivers import ANONYMOUS, Target, Unsupported
+from .drivers import ANONYMOUS, Target
 
 #: Its own bridge with a short long-poll cap, the document it serves, and tokens for a viewer
 #: and signed with another secret.
@@ -75,14 +73,7 @@ CALLERS = [
 
 
 def openapi_url(t: Target) -> str:
-    """Where the target serves its OpenAPI document, for schemathesis. Transitional: the protocol
-    has no accessor yet (proposed: `Target.openapi_url`), so this is the reference wire's path on
-    the client's base URL."""
-    t.require("openapi")
-    base_url = getattr(t.client, "base_url", None)
-    if base_url is None:
-        raise Unsupported("openapi", f"target {t.name}")
-    return base_url.rstrip("/") + wire.ROUTES["openapi"][1]
+    return t.endpoint("openapi")
 
 
 @pytest.fixture(scope="module")

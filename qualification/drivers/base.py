@@ -348,6 +348,12 @@ class Target(ABC):
     def latch(self) -> Any:
         raise Unsupported("latch", f"target {self.name}")
 
+    def endpoint(self, protocol: str) -> str:
+        """The URL of a standard protocol the target serves beside its API, for that protocol's
+        own tools: `mcp` (streamable HTTP, the MCP SDK's client), `openapi` (its OpenAPI
+        document, schemathesis)."""
+        raise Unsupported(protocol, f"target {self.name}")
+
     def bridge_client(self, url: str | None = None) -> Client:
         """This repository's own wire to the target's API process (or to one at `url` that a
         check started with the checklist's commands): for the §1 checks, which read the bridge

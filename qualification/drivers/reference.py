@@ -312,6 +312,11 @@ class ReferenceTarget(Target):
     def latch(self) -> Latch:
         return self.nodes.latch()
 
+    def endpoint(self, protocol: str) -> str:
+        if protocol not in ("mcp", "openapi") or protocol not in self.capabilities:
+            return super().endpoint(protocol)
+        return self.nodes.api.url + wire.ROUTES[protocol][1]
+
     def bridge_client(self, url: str | None = None) -> RestClient:
         stack = self.nodes
         return RestClient(url or stack.api.url, self.deadlines, secret=stack.secret, name=self.name)

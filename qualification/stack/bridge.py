@@ -216,5 +216,3 @@ class BridgeStack:
     def registry_url(self) -> str | None:
         """The PostgreSQL registry's URL; None when the registry is the SQLite file."""
         return self.env.get("JOB_REGISTRY_URL") or None
-
-

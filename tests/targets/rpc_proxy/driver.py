@@ -1,11 +1,6 @@
 """A driver for the RPC proxy target (`proxy.py`): another contract, the same checklist.
-
-    pytest qualification/ --target tests.targets.rpc_proxy.driver:factory
-
-Nodes and observer are the reference bridge's behind the proxy (the proxy adds a process);
-only the wire is this driver's own: RPC endpoints, its field names and state words, its error
-envelope and the session it opens before the first submit.
-"""
+`pytest qualification/ --target tests.targets.rpc_proxy.driver:factory`. Nodes and observer
+are the reference bridge's behind the proxy; the wire is this driver's own."""
 
 from __future__ import annotations
 
@@ -63,19 +58,17 @@ class RpcClient(Client):
         if job_id is not None or params:
             wait = {"wait_seconds": params["wait"]} if params and "wait" in params else {}
             json = {**({"job_ref": job_id} if job_id is not None else {}), **wait, **(json or {})}
-        if method == "POST" and content is None and json is None:
-            json = {}
         if content is not None:
             headers = {"Content-Type": "application/json", **headers}
         kw: dict[str, Any] = {"content": content} if content is not None else {"json": json}
+        if method == "POST" and content is None and json is None:
+            kw["json"] = {}
         if timeout is not None:
             kw["timeout"] = timeout
         try:
             response = self._http.request(method, path, headers=headers, **kw)
-        except httpx.HTTPError as error:
-            return Reply(
-                None, transport_error=f"{type(error).__name__}: {error}", operation=operation
-            )
+        except httpx.HTTPError as why:
+            return Reply(None, transport_error=f"{type(why).__name__}: {why}", operation=operation)
         return self.created(self._reply(operation, response))
 
     def _open_session(self) -> str:
@@ -95,18 +88,12 @@ class RpcClient(Client):
             job = Job(**{FIELDS.get(k, k): v for k, v in body["job"].items()})
             job["status"] = str(job.get("status", "")).lower()
         if response.status_code >= 400:
-            envelope = body.get("error") if isinstance(body, dict) else None
-            envelope = envelope if isinstance(envelope, dict) else {}
-            problem = Problem(
-                status=response.status_code,
-                kind=str(envelope.get("code", "")),
-                title=str(envelope.get("summary", "")),
-                detail=str(envelope.get("message", "")),
-                well_formed=body.get("ok") is False and {"code", "message"} <= envelope.keys()
-                if isinstance(body, dict)
-                else False,  # fmt: skip
-                fields=tuple(ERROR_FIELDS.get(f, f) for f in envelope.get("fields") or []),
-            )
+            ours = isinstance(body, dict) and body.get("ok") is False
+            error = body.get("error") if ours and isinstance(body.get("error"), dict) else {}
+            fields = tuple(ERROR_FIELDS.get(f, f) for f in error.get("fields") or [])
+            problem = Problem(response.status_code, str(error.get("code", "")),
+                              str(error.get("summary", "")), str(error.get("message", "")),
+                              ours and {"code", "message"} <= error.keys(), fields)  # fmt: skip
         ready = operation == "ready" and isinstance(body, dict)
         checks = (body.get("detail") or {}).get("checks") if ready else None
         parts = {name: bool(part.get("ok")) for name, part in (checks or {}).items()}
@@ -127,12 +114,8 @@ class RpcClient(Client):
 
 
 class ProxyTarget(ReferenceTarget):
-    capabilities = ReferenceTarget.capabilities - {
-        "list-jobs",
-        "attempts-endpoint",
-        "openapi",
-        "mcp",
-    }
+    lacks = {"list-jobs", "attempts-endpoint", "openapi", "mcp"}  # not in its contract
+    capabilities = ReferenceTarget.capabilities - lacks
 
     def __init__(self, stack: Any) -> None:
         super().__init__(stack, name="rpc-proxy")
