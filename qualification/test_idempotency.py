@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .drivers import DEFAULT, Job, Reply, Target
+from .crosscheck import observer_agrees
+from .drivers import DEFAULT, Reply, Target
 
 pytestmark = pytest.mark.idempotency
 
@@ -51,18 +52,6 @@ def _rows_with_key(t: Target, key: str) -> list[dict]:
     return [row for row in t.observer.jobs() if row["idempotencyKey"] == key]
 
 
-def _observer_agrees(t: Target, jobs: dict[str, Job]) -> None:
-    """The client's final word on each job against the observer's, where the target has one:
-    its last execution ended as the client says."""
-    if "executions" not in t.capabilities:
-        return
-    for job_id, job in jobs.items():
-        outcomes = [run["outcome"] for run in t.observer.executions(job_id)]
-        assert outcomes and outcomes[-1] == job["status"], (
-            f"job {job_id} read {job['status']}; executions: {outcomes}"
-        )
-
-
 def _check_rules(t: Target, evidence) -> None:
     """Same key → same job (200); other body → 422; n concurrent → one job, one execution."""
     key = _key()
@@ -88,7 +77,7 @@ def _check_rules(t: Target, evidence) -> None:
     evidence.expect("replayed", codes.count(200), "==", CONCURRENT_POSTS - 1)
     evidence.expect("jobRows", len(rows), "==", 1)
     evidence.expect("executions", executions, "==", 1)
-    _observer_agrees(t, jobs)
+    observer_agrees(t, jobs)
 
 
 @pytest.mark.check(
@@ -155,7 +144,7 @@ def test_concurrent_posts_one_job(shared_target, evidence):
     evidence.expect("replayed", codes.count(200), "==", CONCURRENT_POSTS - 1)
     evidence.expect("jobRows", len(rows), "==", 1)
     evidence.expect("executions", len(runs), "==", 1)
-    _observer_agrees(t, jobs)
+    observer_agrees(t, jobs)
 
 
 @pytest.mark.needs("mint-tokens", "registry")
@@ -224,7 +213,7 @@ def test_registry_survives_api_crash(target, evidence):
         registryPath=t.settings.get("JOB_REGISTRY_PATH") if registry_url is None else None,
     )
     evidence.expect("unchanged", sum(after[i] == before[i] for i in ids), "==", len(ids))
-    _observer_agrees(t, after)
+    observer_agrees(t, after)
 
 
 @pytest.mark.needs("boot", "configure", "registry", "executions")

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .drivers import ANONYMOUS, Job, Target
+from .crosscheck import observer_agrees
+from .drivers import ANONYMOUS, Target
 
 pytestmark = pytest.mark.monitoring
 
@@ -99,18 +100,6 @@ def _submits_counted(before: Scrape, after: Scrape) -> float | dict[str, float]:
     return next(iter(routes.values())) if len(routes) == 1 else routes
 
 
-def _observer_agrees(t: Target, jobs: dict[str, Job]) -> None:
-    """The client's final word on each job against the observer's, where the target has one:
-    its last execution ended as the client says."""
-    if "executions" not in t.capabilities:
-        return
-    for job_id, job in jobs.items():
-        outcomes = [run["outcome"] for run in t.observer.executions(job_id)]
-        assert outcomes and outcomes[-1] == job["status"], (
-            f"job {job_id} read {job['status']}; executions: {outcomes}"
-        )
-
-
 # a fresh bridge with exactly one worker (the latch holds it while the others queue)
 @pytest.mark.needs("boot", "latch")
 @pytest.mark.check(
@@ -155,7 +144,7 @@ def test_histograms_account_for_jobs(shared_target, evidence):
     evidence.expect(
         "statuses", [jobs[i]["status"] for i in ids], "==", [status for _, _, status in JOBS]
     )
-    _observer_agrees(t, jobs)
+    observer_agrees(t, jobs)
     evidence.expect(
         "types",
         {name: after.types.get(name) for name in (QUEUE_WAIT, RUNTIME, DEPTH)},

@@ -15,6 +15,7 @@ import pytest
 
 import mcp_bridge_client as wire
 
+from .crosscheck import observer_agrees
 from .drivers import ANONYMOUS, Reply, Target
 from .stack import launch
 from .stack.deadlines import PROBE_SECONDS
@@ -98,13 +99,6 @@ def _each_refused_everywhere(t: Target, tokens: dict[str, str], job_id: str, evi
     """`_refused_everywhere` for each named token, recorded as `statuses`."""
     statuses = {name: _refused_everywhere(t, token, job_id) for name, token in tokens.items()}
     evidence.measure(statuses=statuses)
-
-
-def _observed_success(t: Target, job_id: str) -> None:
-    """Where the target shows executions, a job the API calls succeeded did run and succeed."""
-    if "executions" in t.capabilities:
-        outcomes = [run["outcome"] for run in t.observer.executions(job_id)]
-        assert "succeeded" in outcomes, f"job {job_id}: API says succeeded, executions {outcomes}"
 
 
 @pytest.fixture(scope="module")
@@ -313,7 +307,7 @@ def test_isolation(t, evidence):
     assert admin_read.job["owner"] == job["owner"]
     assert admin_sees is None or job_id in admin_sees
     assert job["status"] == "succeeded" and job["cancelRequested"] is False
-    _observed_success(t, job_id)
+    observer_agrees(t, {job_id: job})
 
 
 # -- production secrets: the API process alone, no Redis, no stack -----------------------------
