@@ -85,6 +85,11 @@ def translated(upstream: httpx.Response, ok: Any) -> Response:
     return response
 
 
+async def unavailable(request: Request, exc: Exception) -> Response:
+    """The bridge behind is unreachable: 503, the outcome of a write unknown."""
+    return error(503, "UPSTREAM_UNAVAILABLE", f"the bridge did not answer: {exc!r}"[:300])
+
+
 class Proxy:
     def __init__(self, upstream: str, secret: str, metrics_token: str | None) -> None:
         self.http = httpx.AsyncClient(base_url=upstream, timeout=None)
@@ -188,7 +193,8 @@ class Proxy:
             Route("/health/ready", self.ready, methods=["GET"]),
             Route("/admin/metrics", self.metrics, methods=["GET"]),
         ]
-        return Starlette(routes=routes)
+        # found by faults.chaos: while the bridge restarts, the proxy answered 500
+        return Starlette(routes=routes, exception_handlers={httpx.TransportError: unavailable})
 
 
 def main() -> None:
