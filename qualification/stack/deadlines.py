@@ -77,7 +77,7 @@ class Deadlines:
         return self.setting("JOB_REDISPATCH_SECONDS")
 
     def long_poll(self, wait: float) -> float:
-        """The server's part of `GET /v1/jobs/{id}?wait=`: `wait`, capped by MAX_WAIT_SECONDS."""
+        """The server's part of a long-poll read of a job: `wait`, capped by MAX_WAIT_SECONDS."""
         return min(wait, self.setting("MAX_WAIT_SECONDS"))
 
     def mcp_call(self, wait: float | None = None) -> float:
