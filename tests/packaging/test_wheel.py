@@ -78,7 +78,12 @@ def _run(python: Path, *args: str, cwd: Path, env: dict[str, str] | None = None,
 def test_wheel_carries_its_data_and_no_generic_packages(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
-    assert top == {"mcp_bridge", "mcp_bridge_qualification", "mcp_bridge_reports"}
+    assert top == {
+        "mcp_bridge",
+        "mcp_bridge_client",
+        "mcp_bridge_qualification",
+        "mcp_bridge_reports",
+    }
     for needed in (
         "mcp_bridge/mcp_servers.default.json",
         "mcp_bridge_reports/license_policy.toml",
@@ -88,6 +93,10 @@ def test_wheel_carries_its_data_and_no_generic_packages(wheel: Path) -> None:
     packages = {
         "/".join(p.relative_to(REPO / "src").parent.parts)
         for p in (REPO / "src").rglob("__init__.py")
+    }
+    packages |= {
+        "/".join(("mcp_bridge_qualification", *p.relative_to(REPO / "qualification").parent.parts))
+        for p in (REPO / "qualification").rglob("__init__.py")
     }
     assert {p for p in packages if f"{p}/__init__.py" not in names} == set(), "missing packages"
     entry_points = next((n for n in names if n.endswith("entry_points.txt")), None)
