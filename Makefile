@@ -49,7 +49,7 @@ qualify: $(VENV)/.installed  ## qualification suite: parallel pass and serial pa
 
 qualify-deployed: $(VENV)/.installed  ## qualify a running bridge you did not start: BASE_URL=… TOKEN=… [ADMIN_TOKEN=…]; non-destructive checks only
 	@test -n "$(BASE_URL)" -a -n "$(TOKEN)" || { echo "make qualify-deployed: set BASE_URL and TOKEN" >&2; exit 2; }
-	$(MAKE) --no-print-directory qualify TARGET=deployed \
+	$(MAKE) --no-print-directory qualify TARGET=deployed XDIST=0 \
 		TARGET_ARGS='--base-url=$(BASE_URL) --token=$(TOKEN) $(if $(ADMIN_TOKEN),--admin-token=$(ADMIN_TOKEN))'
 
 test-e2e: qualify  ## end-to-end: the qualification suite against real Redis and workers

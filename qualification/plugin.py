@@ -143,6 +143,12 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         run_dir = config.rootpath / "var" / "qualification" / new_run_id()
     config.stash[RUN_DIR] = run_dir
+    parallel = config.pluginmanager.hasplugin("xdist") and config.getoption("numprocesses", None)
+    if parallel and not workerinput and driver_of(config).shared:
+        raise pytest.UsageError(
+            f"--target {config.getoption('target')} is one shared bridge: run its checks one at a "
+            "time (no -n), or the checks that count its jobs would count each other's"
+        )
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(run_dir), "qualification-xdist")
 

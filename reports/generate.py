@@ -233,18 +233,20 @@ def pictures(evidence: EvidenceDir) -> dict[str, str]:
 
 
 def target_line(run: dict[str, Any]) -> str:
-    """Which bridge the run qualified, through which driver (one line; passes may differ)."""
-    seen: list[str] = []
+    """Which bridge the run qualified, through which driver; jobs created summed over passes."""
+    created: dict[str, int | None] = {}
     for one in run.get("passes") or []:
         target = one.get("target") or {"name": "reference"}
-        text = str(target.get("name", "reference"))
-        if target.get("baseUrl"):
-            text += f" at {target['baseUrl']}"
+        name = str(target.get("name", "reference"))
+        name += f" at {target['baseUrl']}" if target.get("baseUrl") else ""
         if "jobsCreated" in target:
-            text += f" ({target['jobsCreated']} job(s) created there)"
-        if text not in seen:
-            seen.append(text)
-    return "; ".join(seen) or "reference"
+            created[name] = (created.get(name) or 0) + int(target["jobsCreated"])
+        else:
+            created.setdefault(name, None)
+    return "; ".join(
+        name if jobs is None else f"{name} ({jobs} job(s) created there)"
+        for name, jobs in created.items()
+    ) or "reference"
 
 
 def report_json(context: dict[str, Any]) -> dict[str, Any]:

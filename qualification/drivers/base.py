@@ -372,6 +372,9 @@ class Driver(ABC):
 
     name: str = "driver"
     capabilities: frozenset[str] = frozenset()
+    #: Every check shares one target (a deployment): checks must not run in parallel, since
+    #: those that count what the target holds would count each other's jobs.
+    shared: bool = False
 
     @abstractmethod
     def launch(

@@ -86,6 +86,7 @@ class DeployedTarget(Target):
 
 class DeployedDriver(Driver):
     name = "deployed"
+    shared = True
 
     def __init__(self, base_url: str, token: str, admin_token: str | None = None) -> None:
         self.base_url, self.token, self.admin_token = base_url, token, admin_token
