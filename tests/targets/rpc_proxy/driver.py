@@ -121,9 +121,9 @@ class ProxyTarget(ReferenceTarget):
         super().__init__(stack, name="rpc-proxy")
         port = free_port()
         argv = [sys.executable, str(Path(__file__).with_name("proxy.py")), "--upstream",
-                stack.api.url, "--port", str(port), "--secret", stack.secret]  # fmt: skip
-        if stack.env.get("METRICS_TOKEN"):
-            argv += ["--metrics-token", stack.env["METRICS_TOKEN"]]
+                stack.api.url, "--port", str(port), f"--secret={stack.secret}"]  # fmt: skip
+        if stack.env.get("METRICS_TOKEN"):  # `=`: a token may begin with "-"
+            argv.append(f"--metrics-token={stack.env['METRICS_TOKEN']}")
         url = f"http://127.0.0.1:{port}"
         ready = lambda: httpx.get(f"{url}/health/ready", timeout=10).status_code > 0  # noqa: E731
         self.proxy = ManagedProcess("rpc-proxy", argv, stack.env, stack.log_dir, ready)
