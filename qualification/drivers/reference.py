@@ -129,6 +129,8 @@ class RestClient(Client):
     def token(
         self, subject: str | None = None, roles: Iterable[str] | None = None, **claims: Any
     ) -> str:
+        """Signed with the stack's secret; the claim `secret=` signs with another key instead
+        (the §1 token checks: a token the bridge must refuse)."""
         if subject is None and roles is None and not claims and self._default:
             return self._default
         if self._secret is None:
