@@ -46,6 +46,7 @@ CAPABILITIES: dict[str, str] = {
     "restart-registry": "crash and restart the job registry's database",
     "executions": "observe each execution of a job's tool (how often, on which worker)",
     "registry": "read the job registry directly",
+    "own-jobs": "count the jobs its default caller owns",
     "broker": "read the broker's queue",
     "latch": "hold a job in flight until released (the `latch` tool)",
     "commands": "run the bridge's own commands and source (CLI, wheels, source mutations)",
@@ -318,6 +319,10 @@ class Observer(Protocol):
         ...
 
     def job_count(self) -> int: ...
+
+    def own_job_count(self) -> int:
+        """The jobs the client's default caller owns (what its own requests could create)."""
+        ...
 
     def present(self) -> bool:
         """The registry exists where the target was told to keep it."""

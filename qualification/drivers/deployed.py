@@ -59,6 +59,9 @@ class ApiObserver:
     def job_count(self) -> int:
         return len(self.jobs())
 
+    def own_job_count(self) -> int:
+        return len(self.client.list_all())
+
     def present(self) -> bool:
         raise Unsupported("registry", "target deployed")
 
@@ -91,7 +94,7 @@ class DeployedDriver(Driver):
     def __init__(self, base_url: str, token: str, admin_token: str | None = None) -> None:
         self.base_url, self.token, self.admin_token = base_url, token, admin_token
         admin = {"admin-token", "executions", "registry"} if admin_token else set()
-        self.capabilities = frozenset({"list-jobs", "attempts-endpoint", *admin})
+        self.capabilities = frozenset({"list-jobs", "attempts-endpoint", "own-jobs", *admin})
         self.jobs_created = 0
 
     @classmethod

@@ -32,12 +32,13 @@ POSTGRES = pytest.StashKey[PostgresServer]()
 RESTARTABLE_POSTGRES = pytest.StashKey[PostgresServer]()
 REDIS_INFO = pytest.StashKey[dict[str, str]]()
 
+DEFAULT_SUBJECT = "qualification"  # the client's default caller
 #: Everything the reference target lets a check do.
 REFERENCE_CAPABILITIES = frozenset(
     {
         "boot", "configure", "mint-tokens", "admin-token", "list-jobs", "attempts-endpoint",
         "kill-worker", "restart-api", "restart-broker", "restart-registry", "executions",
-        "registry", "broker", "latch", "commands", "openapi", "mcp",
+        "registry", "own-jobs", "broker", "latch", "commands", "openapi", "mcp",
     }
 )  # fmt: skip
 
@@ -136,7 +137,7 @@ class RestClient(Client):
         if self._secret is None:
             raise Unsupported("mint-tokens", self.target_name)
         body = {
-            "sub": subject or "qualification",
+            "sub": subject or DEFAULT_SUBJECT,
             "roles": list(roles if roles is not None else ("operator",)),
             "exp": int(time.time()) + 3600,
             **claims,
@@ -277,6 +278,10 @@ class RegistryObserver:
 
     def job_count(self) -> int:
         return int(self._query("SELECT COUNT(*) AS n FROM jobs")[0]["n"])
+
+    def own_job_count(self, owner: str = DEFAULT_SUBJECT) -> int:
+        sql = "SELECT COUNT(*) AS n FROM jobs WHERE owner = ?"
+        return int(self._query(sql, (owner,))[0]["n"])
 
     def queue_depth(self) -> int:
         if self.stack.redis is None:
