@@ -243,10 +243,13 @@ def target_line(run: dict[str, Any]) -> str:
             created[name] = (created.get(name) or 0) + int(target["jobsCreated"])
         else:
             created.setdefault(name, None)
-    return "; ".join(
-        name if jobs is None else f"{name} ({jobs} job(s) created there)"
-        for name, jobs in created.items()
-    ) or "reference"
+    return (
+        "; ".join(
+            name if jobs is None else f"{name} ({jobs} job(s) created there)"
+            for name, jobs in created.items()
+        )
+        or "reference"
+    )
 
 
 def report_json(context: dict[str, Any]) -> dict[str, Any]:
