@@ -310,7 +310,7 @@ class Observer(Protocol):
 
     def executions(self, job_id: str) -> list[dict[str, Any]]:
         """Each real execution of the job's tool: `{attempt, worker, outcome, startedAt,
-        finishedAt}`, in order."""
+        finishedAt}` (times in epoch seconds), in order."""
         ...
 
     def jobs(self) -> list[dict[str, Any]]:

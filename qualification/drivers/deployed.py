@@ -11,6 +11,7 @@ states that count.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,11 @@ class DeployedClient(RestClient):
         return super().token(subject, roles, **claims)
 
 
+def _epoch(stamp: str | None) -> float | None:
+    """The API's ISO 8601 time as epoch seconds, as every observer reports executions."""
+    return None if stamp is None else datetime.fromisoformat(stamp).timestamp()
+
+
 class ApiObserver:
     """What an admin token can see: attempts and the job listing. The broker stays unseen."""
 
@@ -51,7 +57,14 @@ class ApiObserver:
         reply = self.client.attempts(job_id, token=self._admin())
         if reply.status != 200:
             raise AssertionError(f"attempts of {job_id}: {reply.describe()}")
-        return list(reply.body["items"])
+        return [
+            {
+                **run,
+                "startedAt": _epoch(run.get("startedAt")),
+                "finishedAt": _epoch(run.get("finishedAt")),
+            }
+            for run in reply.body["items"]
+        ]
 
     def jobs(self) -> list[dict[str, Any]]:
         return [dict(job) for job in self.client.list_all(token=self._admin())]
